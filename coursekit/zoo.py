@@ -1,0 +1,225 @@
+"""The model zoo: small pretrained models that ship inside the package.
+
+``load(name)`` returns a model in eval mode that takes images in [0, 1] and
+returns logits. Weights live in ``coursekit/weights/<name>.pt`` and are listed,
+with their sha256, accuracy, seed and training data, in
+``coursekit/weights/manifest.json``. They are rebuilt, reproducibly, by::
+
+    coursekit zoo build            # all models (needs the full MNIST: COURSEKIT_DATA)
+    coursekit zoo build mnist_cnn  # one model
+
+ImageNet models from torchvision load as ``load("torchvision/resnet18")`` when
+their weights are in torch's cache (``$TORCH_HOME/hub/checkpoints``); they are
+never downloaded by coursekit.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from coursekit.checks import CourseKitError
+
+
+class MissingWeightsError(CourseKitError, FileNotFoundError):
+    """A model's weights are not available on this machine."""
+
+
+@dataclass
+class ZooEntry:
+    """One model: how to build it, and (for our own models) how to train it."""
+
+    name: str
+    description: str
+    build: Callable[[], nn.Module]
+    train: Callable[[nn.Module, dict], dict] | None = None  # (model, recipe) -> metrics
+    recipe: dict = field(default_factory=dict)
+
+
+def weights_dir() -> Path:
+    return Path(str(resources.files("coursekit") / "weights"))
+
+
+def _manifest_path() -> Path:
+    return weights_dir() / "manifest.json"
+
+
+def manifest() -> dict:
+    """The manifest of shipped weights: ``{name: {sha256, accuracy, seed, data, ...}}``."""
+    path = _manifest_path()
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- recipes
+
+def _mnist_recipe_train(model: nn.Module, recipe: dict) -> dict:
+    """Train on the full MNIST training set, evaluate on the 10,000 test images."""
+    from coursekit import data, training
+
+    x_train, y_train = data.load_mnist("train")
+    x_test, y_test = data.load_mnist("test")
+    if len(x_train) < 60000 or len(x_test) < 10000:
+        raise CourseKitError(
+            "Building the zoo needs the full MNIST (60,000 train / 10,000 test), found "
+            f"{len(x_train)}/{len(x_test)} (the embedded subset?). Set COURSEKIT_DATA to a "
+            "mirror in torchvision's layout, e.g. COURSEKIT_DATA=../shared/data."
+        )
+    history = training.train_classifier(
+        model, x_train, y_train, epochs=recipe["epochs"], lr=recipe["lr"],
+        batch_size=recipe["batch_size"], seed=recipe["seed"],
+    )
+    return {
+        "accuracy": training.accuracy(model, x_test, y_test),
+        "evaluated_on": "MNIST test set (10,000 images)",
+        "data": "MNIST training set (60,000 images)",
+        "final_train_loss": history["loss"][-1],
+    }
+
+
+def _mnist_cnn():
+    from coursekit.models import MnistCNN
+    return MnistCNN()
+
+
+def _mnist_mlp():
+    from coursekit.models import MnistMLP
+    return MnistMLP()
+
+
+ENTRIES: dict[str, ZooEntry] = {}
+
+
+def register(entry: ZooEntry) -> ZooEntry:
+    ENTRIES[entry.name] = entry
+    return entry
+
+
+register(ZooEntry(
+    "mnist_cnn", "MNIST CNN: 2 conv + 2 dense layers, ~99% test accuracy",
+    _mnist_cnn, _mnist_recipe_train, {"epochs": 4, "lr": 2e-3, "batch_size": 64, "seed": 0},
+))
+register(ZooEntry(
+    "mnist_mlp", "MNIST MLP: 784-128-128-10, ~98% test accuracy",
+    _mnist_mlp, _mnist_recipe_train, {"epochs": 4, "lr": 2e-3, "batch_size": 64, "seed": 0},
+))
+
+
+# ---------------------------------------------------------------- loading
+
+def available() -> list[str]:
+    """Names of the models that ``load`` knows (shipped or buildable)."""
+    return sorted(ENTRIES)
+
+
+def load(name: str, *, device: str | torch.device | None = None, verify: bool = True) -> nn.Module:
+    """Load a pretrained model in eval mode: images in [0, 1] -> logits.
+
+    ``verify`` checks the weights file against the manifest's sha256.
+    """
+    if not isinstance(name, str):
+        raise CourseKitError(f"A model name is a string, got {type(name).__name__}.")
+    if name.startswith("torchvision/"):
+        model = _load_torchvision(name.split("/", 1)[1])
+    else:
+        if name not in ENTRIES:
+            raise CourseKitError(
+                f"Unknown model {name!r}. Available: {', '.join(available())}, "
+                "or 'torchvision/<arch>' for torchvision's ImageNet models."
+            )
+        model = ENTRIES[name].build()
+        path = weights_dir() / f"{name}.pt"
+        if not path.is_file():
+            raise MissingWeightsError(
+                f"The weights of {name!r} are not in {weights_dir()}. Rebuild them with "
+                f"`coursekit zoo build {name}` (reinstalling coursekit restores the shipped ones)."
+            )
+        if verify:
+            expected = manifest().get(name, {}).get("sha256")
+            if expected and sha256_of(path) != expected:
+                raise CourseKitError(
+                    f"The weights file {path} does not match its sha256 in the manifest "
+                    "(corrupt or edited). Reinstall coursekit or rebuild with `coursekit zoo build`."
+                )
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    if device is not None:
+        model = model.to(device)
+    return model.eval()
+
+
+def _load_torchvision(arch: str) -> nn.Module:
+    """A torchvision ImageNet classifier from torch's cache (never downloaded here)."""
+    import torchvision
+    from coursekit.models import Normalize
+
+    try:
+        weights = torchvision.models.get_model_weights(arch).DEFAULT
+    except (ValueError, KeyError):
+        raise CourseKitError(f"torchvision has no model named {arch!r}.") from None
+    checkpoint = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    if not checkpoint.is_file():
+        raise MissingWeightsError(
+            f"The ImageNet weights for torchvision's {arch} are not in {checkpoint.parent}. "
+            f"Download {weights.url} there (or set TORCH_HOME to a folder that has "
+            "hub/checkpoints/ with it). coursekit never downloads them itself; "
+            "zoo.load('mobilenet_v1_imagenet') works offline."
+        )
+    net = torchvision.models.get_model(arch, weights=None)
+    net.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
+    return nn.Sequential(Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]), net)
+
+
+# ---------------------------------------------------------------- building
+
+def build(names: list[str] | None = None) -> dict:
+    """Train the named models (default: all with a recipe), save weights, update the manifest."""
+    from coursekit import __version__
+
+    names = names or [n for n, e in ENTRIES.items() if e.train is not None]
+    current = manifest()
+    for name in names:
+        if name not in ENTRIES or ENTRIES[name].train is None:
+            raise CourseKitError(f"No build recipe for {name!r}. Buildable: "
+                                 f"{', '.join(n for n, e in ENTRIES.items() if e.train)}.")
+        entry = ENTRIES[name]
+        torch.manual_seed(entry.recipe.get("seed", 0))
+        model = entry.build()
+        print(f"building {name}: {entry.description}", flush=True)
+        metrics = entry.train(model, entry.recipe)
+        path = weights_dir() / f"{name}.pt"
+        torch.save(model.state_dict(), path)
+        current[name] = {
+            "description": entry.description,
+            "sha256": sha256_of(path),
+            "bytes": path.stat().st_size,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "recipe": entry.recipe,
+            **metrics,
+            "built_with": {"coursekit": __version__, "torch": torch.__version__,
+                           "python": platform.python_version()},
+        }
+        print(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in metrics.items()), flush=True)
+        record_in_manifest(name, current[name])
+    return manifest()
+
+
+def record_in_manifest(name: str, record: dict) -> None:
+    """Write one model's record, re-reading the file so parallel builds do not clobber it."""
+    current = manifest()
+    current[name] = record
+    _manifest_path().write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")

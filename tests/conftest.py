@@ -1,0 +1,32 @@
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """../shared beside the project (local mirror, MobileNet weights); skip when absent."""
+    if not (SHARED / "data").is_dir():
+        pytest.skip("../shared/data is not beside the project (only the CI/dev machines have it)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def mnist_mirror(shared_dir) -> Path:
+    mirror = shared_dir / "data"
+    if not (mirror / "MNIST" / "raw").is_dir():
+        pytest.skip("no MNIST mirror in ../shared/data")
+    return mirror
+
+
+@pytest.fixture()
+def offline(monkeypatch, tmp_path):
+    """No mirror, an empty cache and no downloads: only the embedded data remains."""
+    monkeypatch.delenv("COURSEKIT_DATA", raising=False)
+    monkeypatch.setenv("COURSEKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("COURSEKIT_OFFLINE", "1")
+    return tmp_path
