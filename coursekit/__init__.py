@@ -10,8 +10,9 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "attacks", "checks", "cli", "data", "defenses", "device", "gan", "grading",
-    "linear", "metrics", "models", "plotting", "training", "widgets", "zoo",
+    "annotation", "attacks", "checks", "cli", "data", "defenses", "gan", "grading",
+    "linear", "metrics", "mobilenet", "models", "plotting", "runtime", "training", "transfer",
+    "widgets", "zoo",
 }
 
 

@@ -1,0 +1,164 @@
+"""The ``coursekit`` command line.
+
+    coursekit release [ASSIGNMENT ...]      student notebooks/ from solutions/
+    coursekit execute [NOTEBOOK ...]        run lecture notebooks headless (fast budgets)
+    coursekit collect DIR                   DIR/<student>/<assignment>/*.ipynb -> submitted/
+    coursekit autograde [ASSIGNMENT ...]    grade submitted/ and write feedback/
+    coursekit grades [--csv FILE]           print the grade table, export CSV
+    coursekit course                        all of the above with the bundled example submissions
+    coursekit zoo list | build [NAME ...]   the model zoo
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def _root(args) -> Path:
+    from coursekit.grading import find_course_root
+    return find_course_root(Path(args.root) if args.root else None)
+
+
+def cmd_release(args) -> int:
+    from coursekit import grading
+
+    root = _root(args)
+    for path in grading.release(root, args.assignments or None):
+        print(f"released {path.relative_to(root)}")
+    return 0
+
+
+def cmd_execute(args) -> int:
+    from coursekit import grading
+
+    root = _root(args)
+    paths = [Path(p) for p in args.notebooks] or sorted((root / "solutions").glob("*/*.ipynb"))
+    failed = 0
+    for path in paths:
+        t0 = time.time()
+        out = root / "build" / "executed" / path.name
+        try:
+            grading.execute_notebook(path, out, fast=not args.full)
+            print(f"executed {path.name} in {time.time() - t0:.1f} s -> {out.relative_to(root)}")
+        except Exception as exc:  # report every notebook, fail at the end
+            failed += 1
+            print(f"FAILED {path.name} after {time.time() - t0:.1f} s: {str(exc)[-2000:]}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_collect(args) -> int:
+    from coursekit import grading
+
+    root = _root(args)
+    for student, assignment in grading.collect(root, Path(args.source), args.assignments or None):
+        print(f"collected {student}/{assignment}")
+    return 0
+
+
+def cmd_autograde(args) -> int:
+    from coursekit import grading
+
+    root = _root(args)
+    names = args.assignments or sorted({p.name for p in (root / "submitted").glob("*/*") if p.is_dir()})
+    for name in names:
+        t0 = time.time()
+        grading.autograde(root, name)
+        print(f"autograded {name} in {time.time() - t0:.1f} s")
+    return 0
+
+
+def cmd_grades(args) -> int:
+    from coursekit import grading
+
+    root = _root(args)
+    rows = grading.grades(root)
+    print(grading.format_table(rows))
+    if args.csv:
+        print(f"wrote {grading.export_csv(rows, Path(args.csv))}")
+    return 0
+
+
+def cmd_course(args) -> int:
+    """The main job: release, execute the lectures, autograde the example submissions."""
+    from coursekit import grading
+
+    root = _root(args)
+    t_start = time.time()
+    print("== 1/4 release student notebooks from solutions/")
+    cmd_release(argparse.Namespace(root=args.root, assignments=[]))
+    print("== 2/4 execute the lecture notebooks headless")
+    args_exec = argparse.Namespace(root=args.root, notebooks=[], full=False)
+    status = cmd_execute(args_exec)
+    print("== 3/4 collect and autograde the bundled example submissions")
+    grading.collect(root, root / "examples" / "submissions")
+    cmd_autograde(argparse.Namespace(root=args.root, assignments=[]))
+    print("== 4/4 grades")
+    cmd_grades(argparse.Namespace(root=args.root, csv=str(root / "build" / "grades.csv")))
+    print(f"course job finished in {time.time() - t_start:.0f} s")
+    return status
+
+
+def cmd_zoo(args) -> int:
+    from coursekit import zoo
+
+    if args.action == "list":
+        shipped = zoo.manifest()
+        for name in zoo.available():
+            info = shipped.get(name, {})
+            acc = f"{info['accuracy']:.2%}" if "accuracy" in info else "-"
+            print(f"{name:<26} {acc:>8}  {zoo.ENTRIES[name].description}")
+        return 0
+    zoo.build(args.names or None)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="coursekit", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", help="course directory (default: search upwards from the cwd)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("release", help="generate notebooks/ from solutions/")
+    p.add_argument("assignments", nargs="*")
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("execute", help="execute notebooks headless")
+    p.add_argument("notebooks", nargs="*")
+    p.add_argument("--full", action="store_true", help="full budgets instead of the fast path")
+    p.set_defaults(func=cmd_execute)
+
+    p = sub.add_parser("collect", help="copy submissions into submitted/")
+    p.add_argument("source")
+    p.add_argument("assignments", nargs="*")
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("autograde", help="autograde submitted/ and write feedback")
+    p.add_argument("assignments", nargs="*")
+    p.set_defaults(func=cmd_autograde)
+
+    p = sub.add_parser("grades", help="print grades, optionally export CSV")
+    p.add_argument("--csv")
+    p.set_defaults(func=cmd_grades)
+
+    p = sub.add_parser("course", help="release + execute + autograde the examples + grades")
+    p.set_defaults(func=cmd_course)
+
+    p = sub.add_parser("zoo", help="list or build the model zoo")
+    p.add_argument("action", choices=["list", "build"])
+    p.add_argument("names", nargs="*")
+    p.set_defaults(func=cmd_zoo)
+
+    args = parser.parse_args(argv)
+    from coursekit.checks import CourseKitError
+
+    try:
+        return args.func(args)
+    except CourseKitError as exc:
+        print(f"coursekit: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Regenerate the bundled example submissions from the released notebooks.
+
+For every assignment in notebooks/ (the student versions):
+- ``alice_correct``: each solution cell holds the instructor's solution (markers removed);
+- ``bob_blank``: the notebook exactly as released (nothing answered);
+- ``carol_wrong``: the correct answers with the typical mistakes in ``MISTAKES`` applied,
+  so that public checks pass but hidden ones fail (a partial grade).
+
+Run after ``coursekit release``: ``python scripts/make_example_submissions.py``.
+tests/test_pipeline.py checks that the bundled files equal what this script makes.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "examples" / "submissions"
+
+# assignment -> [(grade_id of a solution cell, text in the solution, wrong replacement)]
+MISTAKES = {
+    "01_adversarial_examples": [
+        # FGSM that steps *down* the loss gradient: bounded and in range, but helps the model.
+        ("ex2-fgsm", "x + eps * grad.sign()", "x - eps * grad.sign()"),
+    ],
+}
+
+_SOLUTION = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)
+
+
+def solution_sources(source_nb) -> dict[str, str]:
+    """grade_id -> solution cell source without the BEGIN/END SOLUTION marker lines."""
+    return {c.metadata["nbgrader"]["grade_id"]: _SOLUTION.sub("", c.source)
+            for c in source_nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def fill(released_nb, answers: dict[str, str]):
+    nb = nbformat.from_dict(released_nb)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    return nb
+
+
+def make(root: Path = ROOT, out: Path = OUT) -> list[Path]:
+    written = []
+    for released in sorted((root / "notebooks").glob("*/*.ipynb")):
+        assignment = released.parent.name
+        source = nbformat.read(root / "solutions" / assignment / released.name, as_version=4)
+        student_nb = nbformat.read(released, as_version=4)
+        correct = solution_sources(source)
+        wrong = dict(correct)
+        for grade_id, good, bad in MISTAKES.get(assignment, []):
+            if good not in wrong[grade_id]:
+                raise SystemExit(f"{assignment}/{grade_id}: the text {good!r} to break is not in the solution")
+            wrong[grade_id] = wrong[grade_id].replace(good, bad)
+        for student, nb in (("alice_correct", fill(student_nb, correct)),
+                            ("bob_blank", student_nb),
+                            ("carol_wrong", fill(student_nb, wrong))):
+            path = out / student / assignment / released.name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, path)
+            written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for p in make(ROOT, Path(sys.argv[1]) if len(sys.argv) > 1 else OUT):
+        print(f"wrote {p.relative_to(ROOT) if p.is_relative_to(ROOT) else p}")
