@@ -24,3 +24,11 @@ c.ExecutePreprocessor.timeout = 120
 c.Execute.timeout = 120
 # Grading mode for the notebooks: small budgets, same code path (see coursekit.device.grading_mode).
 c.Execute.extra_arguments = []
+
+# Feedback never shows hidden tests (source or tracebacks): see coursekit/feedback.py.
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import GetGrades  # noqa: E402
+
+from coursekit.feedback import HideHiddenTests  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]

@@ -3,6 +3,11 @@ from pathlib import Path
 
 import pytest
 
+# Tests never download anything: data comes from the mirror, the cache or the package.
+os.environ.setdefault("COURSEKIT_OFFLINE", "1")
+# Notebooks executed by the tests take their fast (grading-size) path.
+os.environ.setdefault("COURSEKIT_FAST", "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 

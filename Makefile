@@ -1,0 +1,41 @@
+# The course in two commands:  `make course`  and  `make test`  (each sets everything up first).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.coursekit-installed
+# The local MNIST mirror, when there is one beside the project (see README: Data).
+MIRROR := $(wildcard ../shared/data/MNIST/raw)
+export COURSEKIT_DATA ?= $(if $(MIRROR),$(abspath ../shared/data),)
+
+.PHONY: setup course test test-fast lab release zoo examples clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+setup: $(STAMP)            ## create .venv with coursekit, the course stack and the test tools
+
+course: $(STAMP)           ## release notebooks, execute lectures, autograde examples, print grades
+	$(VENV)/bin/coursekit course
+
+test: $(STAMP)             ## the whole test suite
+	$(VENV)/bin/pytest -n 2 --dist loadfile
+
+test-fast: $(STAMP)        ## skip the tests that execute notebooks or autograde
+	$(VENV)/bin/pytest -n 2 -m "not slow"
+
+lab: $(STAMP)              ## JupyterLab on the student notebooks
+	$(VENV)/bin/jupyter lab notebooks/
+
+release: $(STAMP)          ## regenerate notebooks/ from solutions/ (and the example submissions)
+	$(VENV)/bin/coursekit release
+	$(PY) scripts/make_example_submissions.py
+
+zoo: $(STAMP)              ## retrain the shipped models (needs the full MNIST in COURSEKIT_DATA)
+	$(VENV)/bin/coursekit zoo build
+
+clean:
+	rm -rf build submitted autograded feedback gradebook.db

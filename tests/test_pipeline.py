@@ -1,0 +1,120 @@
+"""The nbgrader pipeline end to end: release is in sync, notebooks run, grades are right."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from coursekit import feedback, grading
+from coursekit.checks import CourseKitError
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = sorted(ROOT.glob("solutions/*/*.ipynb"))
+sys.path.insert(0, str(ROOT / "scripts"))
+import make_example_submissions  # noqa: E402
+
+
+def make_course_copy(dest: Path) -> Path:
+    """A throwaway course directory: the config, solutions, notebooks and examples."""
+    for name in ("solutions", "notebooks", "examples"):
+        shutil.copytree(ROOT / name, dest / name)
+    shutil.copy(ROOT / "nbgrader_config.py", dest / "nbgrader_config.py")
+    return dest
+
+
+def _normalised(path: Path) -> dict:
+    return json.loads(json.dumps(nbformat.read(path, as_version=4), sort_keys=True))
+
+
+def test_there_are_lecture_notebooks():
+    assert SOLUTIONS, "solutions/ holds no notebooks"
+    assert grading.assignments(ROOT) == sorted({p.parent.name for p in SOLUTIONS})
+
+
+def test_student_notebooks_are_exactly_what_nbgrader_generates(tmp_path):
+    course = make_course_copy(tmp_path / "course")
+    shutil.rmtree(course / "notebooks")
+    grading.release(course)
+    generated = sorted(p.relative_to(course / "notebooks") for p in (course / "notebooks").glob("*/*.ipynb"))
+    committed = sorted(p.relative_to(ROOT / "notebooks") for p in (ROOT / "notebooks").glob("*/*.ipynb"))
+    assert generated == committed, "notebooks/ and solutions/ hold different notebooks: run `coursekit release`"
+    for rel in generated:
+        assert _normalised(course / "notebooks" / rel) == _normalised(ROOT / "notebooks" / rel), (
+            f"notebooks/{rel} is out of sync with solutions/: run `coursekit release` (never edit it by hand)")
+
+
+def test_released_notebooks_hide_solutions_and_hidden_tests():
+    for path in sorted(ROOT.glob("notebooks/*/*.ipynb")):
+        text = path.read_text()
+        assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
+        nb = nbformat.read(path, as_version=4)
+        graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+        assert len(graded) >= 2 and all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+def test_example_submissions_are_in_sync(tmp_path):
+    made = make_example_submissions.make(ROOT, tmp_path)
+    assert len(made) == 3 * len(list(ROOT.glob("notebooks/*/*.ipynb")))
+    for path in made:
+        bundled = ROOT / "examples" / "submissions" / path.relative_to(tmp_path)
+        assert _normalised(path) == _normalised(bundled), f"{bundled} is stale: run scripts/make_example_submissions.py"
+
+
+def test_feedback_filter_strips_hidden_source_and_tracebacks():
+    cell = nbformat.v4.new_code_cell("a = 1\n### BEGIN HIDDEN TESTS\nassert secret == 42, 'reason'\n### END HIDDEN TESTS")
+    cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="reason",
+                                           traceback=["----", "assert secret == 42, 'reason'", "AssertionError: reason"])]
+    cell, _ = feedback.HideHiddenTests().preprocess_cell(cell, {}, 0)
+    assert "secret" not in cell.source and "a = 1" in cell.source
+    assert cell.outputs[0]["traceback"] == ["AssertionError: reason"]
+
+
+def test_cli_reports_bad_input_clearly(tmp_path, capsys):
+    from coursekit import cli
+
+    course = make_course_copy(tmp_path / "course")
+    assert cli.main(["--root", str(course), "release", "99_no_such_lecture"]) == 2
+    assert "Unknown assignment '99_no_such_lecture'" in capsys.readouterr().err
+    assert cli.main(["--root", str(course), "collect", str(tmp_path / "nowhere")]) == 2
+    assert "No submissions folder" in capsys.readouterr().err
+    with pytest.raises(CourseKitError, match="No course directory"):
+        grading.find_course_root(tmp_path)
+    assert cli.main(["zoo", "list"]) == 0
+    assert "mnist_cnn" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", SOLUTIONS, ids=lambda p: p.parent.name)
+def test_solution_notebook_executes_headless(notebook, tmp_path):
+    out = grading.execute_notebook(notebook, tmp_path / notebook.name, fast=True)
+    nb = nbformat.read(out, as_version=4)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors, errors
+    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 3, "a lecture shows its claims as figures"
+
+
+@pytest.mark.slow
+def test_autograding_the_example_submissions(tmp_path):
+    course = make_course_copy(tmp_path / "course")
+    proc = subprocess.run([sys.executable, "-m", "coursekit.cli", "--root", str(course), "collect",
+                           str(course / "examples" / "submissions")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    for assignment in grading.assignments(course):
+        grading.autograde(course, assignment)
+    rows = grading.grades(course)
+    by = {(r["student"], r["assignment"]): r for r in rows}
+    for assignment in grading.assignments(course):
+        full = by[("alice_correct", assignment)]
+        assert full["score"] == full["max_score"] > 0, full
+        assert by[("bob_blank", assignment)]["score"] == 0
+        wrong = by[("carol_wrong", assignment)]
+        assert 0 < wrong["score"] < wrong["max_score"], wrong
+        html = (course / "feedback" / "carol_wrong" / assignment / f"{assignment}.html").read_text()
+        assert "BEGIN HIDDEN TESTS" not in html and "hidden checks ran here" in html
+    csv_path = grading.export_csv(rows, tmp_path / "grades.csv")
+    lines = csv_path.read_text().splitlines()
+    assert lines[0].startswith("student,assignment,score,max_score") and len(lines) == len(rows) + 1
