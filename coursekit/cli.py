@@ -81,21 +81,40 @@ def cmd_grades(args) -> int:
 
 
 def cmd_course(args) -> int:
-    """The main job: release, execute the lectures, autograde the example submissions."""
+    """The main job: release, execute the lectures, autograde the example submissions.
+
+    Grading happens in a throwaway course directory (build/course/, its own gradebook),
+    so the demo never touches an instructor's real gradebook.db.
+    """
+    import shutil
+
     from coursekit import grading
 
     root = _root(args)
     t_start = time.time()
-    print("== 1/4 release student notebooks from solutions/")
-    cmd_release(argparse.Namespace(root=args.root, assignments=[]))
-    print("== 2/4 execute the lecture notebooks headless")
-    args_exec = argparse.Namespace(root=args.root, notebooks=[], full=False)
-    status = cmd_execute(args_exec)
-    print("== 3/4 collect and autograde the bundled example submissions")
-    grading.collect(root, root / "examples" / "submissions")
-    cmd_autograde(argparse.Namespace(root=args.root, assignments=[]))
+    work = root / "build" / "course"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    for name in ("solutions", "examples"):
+        shutil.copytree(root / name, work / name)
+    shutil.copy(root / "nbgrader_config.py", work / "nbgrader_config.py")
+
+    print("== 1/4 release: student notebooks/ from solutions/")
+    for path in grading.release(work):
+        dest = root / "notebooks" / path.relative_to(work / "notebooks")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, dest)
+        print(f"released {dest.relative_to(root)}")
+    print("== 2/4 execute the lecture notebooks headless (fast budgets)")
+    status = cmd_execute(argparse.Namespace(root=str(root), notebooks=[], full=False))
+    print("== 3/4 collect and autograde the bundled example submissions (in build/course/)")
+    for student, assignment in grading.collect(work, work / "examples" / "submissions"):
+        print(f"collected {student}/{assignment}")
+    cmd_autograde(argparse.Namespace(root=str(work), assignments=[]))
     print("== 4/4 grades")
-    cmd_grades(argparse.Namespace(root=args.root, csv=str(root / "build" / "grades.csv")))
+    cmd_grades(argparse.Namespace(root=str(work), csv=str(root / "build" / "grades.csv")))
+    print(f"feedback HTML in {(work / 'feedback').relative_to(root)}/")
     print(f"course job finished in {time.time() - t_start:.0f} s")
     return status
 

@@ -101,6 +101,80 @@ def _mnist_mlp():
     return MnistMLP()
 
 
+def _mobilenet_v1_imagenet():
+    from coursekit.mobilenet import MobileNetV1
+    return MobileNetV1(alpha=0.75)
+
+
+def _mnist_logreg():
+    from coursekit.models import LogisticRegression
+    return LogisticRegression()
+
+
+def _mnist_cnn_wide():
+    from coursekit.models import MnistCNN
+    return MnistCNN(width=2)
+
+
+def _round_to_float16(model: nn.Module) -> None:
+    """Round the weights through float16 in place, so metrics describe the shipped file."""
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
+
+
+def _mnist_wide_recipe_train(model: nn.Module, recipe: dict) -> dict:
+    """The mnist_cnn recipe at width 2; weights stored as float16 (< 1 MB)."""
+    from coursekit import data, training
+
+    metrics = _mnist_recipe_train(model, recipe)
+    _round_to_float16(model)
+    x_test, y_test = data.load_mnist("test")
+    return {**metrics, "accuracy": training.accuracy(model, x_test, y_test),
+            "storage_dtype": "float16 (loaded as float32)"}
+
+
+def _mnist_robust_recipe_train(model: nn.Module, recipe: dict) -> dict:
+    """Adversarial training on the full MNIST (coursekit.defenses.adversarial_training).
+
+    Metrics: clean accuracy on the 10,000 test images and PGD accuracy (eps 0.3,
+    20 steps of 0.01 and 40 steps of 0.025, random start) on the first 1,000.
+    """
+    import time
+
+    from coursekit import attacks, data, defenses, training
+
+    x_train, y_train = data.load_mnist("train")
+    x_test, y_test = data.load_mnist("test")
+    if len(x_train) < 60000 or len(x_test) < 10000:
+        raise CourseKitError(
+            "Building the zoo needs the full MNIST (60,000 train / 10,000 test), found "
+            f"{len(x_train)}/{len(x_test)} (the embedded subset?). Set COURSEKIT_DATA to a "
+            "mirror in torchvision's layout, e.g. COURSEKIT_DATA=../shared/data."
+        )
+    train_kwargs = {k: v for k, v in recipe.items() if k not in ("note", "storage_dtype")}
+    start = time.perf_counter()
+    history = defenses.adversarial_training(model, x_train, y_train, **train_kwargs)
+    seconds = time.perf_counter() - start
+    _round_to_float16(model)
+    x_eval, y_eval = x_test[:1000], y_test[:1000]
+    pgd20 = attacks.pgd(model, x_eval, y_eval, 0.3, 0.01, 20, seed=0)
+    pgd40 = attacks.pgd(model, x_eval, y_eval, 0.3, 0.025, 40, seed=1)
+    fgsm = attacks.fgsm(model, x_eval, y_eval, 0.3)
+    return {
+        "accuracy": training.accuracy(model, x_test, y_test),
+        "evaluated_on": "MNIST test set (10,000 images); attacks on the first 1,000",
+        "pgd20_eps0.3_accuracy": training.accuracy(model, pgd20, y_eval),
+        "pgd40_eps0.3_accuracy": training.accuracy(model, pgd40, y_eval),
+        "fgsm_eps0.3_accuracy": training.accuracy(model, fgsm, y_eval),
+        "data": "MNIST training set (60,000 images), each batch replaced by adversarial examples",
+        "final_train_loss": history["loss"][-1],
+        "training_seconds": round(seconds),
+        "storage_dtype": "float16 (loaded as float32)",
+    }
+
+
 ENTRIES: dict[str, ZooEntry] = {}
 
 
@@ -116,6 +190,31 @@ register(ZooEntry(
 register(ZooEntry(
     "mnist_mlp", "MNIST MLP: 784-128-128-10, ~98% test accuracy",
     _mnist_mlp, _mnist_recipe_train, {"epochs": 4, "lr": 2e-3, "batch_size": 64, "seed": 0},
+))
+register(ZooEntry(
+    "mnist_logreg",
+    "MNIST multinomial logistic regression on raw pixels (784 -> 10), ~92% test accuracy: "
+    "the linear model of coursekit.linear",
+    _mnist_logreg, _mnist_recipe_train, {"epochs": 5, "lr": 1e-3, "batch_size": 64, "seed": 0},
+))
+register(ZooEntry(
+    "mnist_cnn_wide", "MNIST CNN at width 2 (32/64 channels), seed 1: a second standard model for transfer",
+    _mnist_cnn_wide, _mnist_wide_recipe_train,
+    {"epochs": 4, "lr": 2e-3, "batch_size": 64, "seed": 1, "storage_dtype": "float16"},
+))
+register(ZooEntry(
+    "mnist_cnn_robust",
+    "MNIST CNN adversarially trained against L-inf eps=0.3 (see recipe): robust to FGSM/PGD",
+    _mnist_cnn, _mnist_robust_recipe_train,
+    {"method": "fgsm", "eps": 0.3, "alpha": 0.375, "epochs": 4, "lr": 2e-3, "batch_size": 100,
+     "seed": 0, "storage_dtype": "float16",
+     "note": "fast adversarial training (Wong, Rice & Kolter 2020): one FGSM step from a random start"},
+))
+register(ZooEntry(  # pretrained by Keras, ported by scripts/convert_mobilenet.py (no recipe)
+    "mobilenet_v1_imagenet",
+    "MobileNet v1 (width 0.75, 224x224) ImageNet classifier, 1000 classes, ~68% top-1 (Keras weights)",
+    _mobilenet_v1_imagenet, None,
+    {"rebuild": "`python scripts/convert_mobilenet.py ../shared/data/weights/mobilenet_v1_0.75_224_tfjs`"},
 ))
 
 
@@ -144,9 +243,11 @@ def load(name: str, *, device: str | torch.device | None = None, verify: bool = 
         model = ENTRIES[name].build()
         path = weights_dir() / f"{name}.pt"
         if not path.is_file():
+            how = (f"`coursekit zoo build {name}`" if ENTRIES[name].train is not None
+                   else ENTRIES[name].recipe.get("rebuild", "the conversion script in scripts/"))
             raise MissingWeightsError(
                 f"The weights of {name!r} are not in {weights_dir()}. Rebuild them with "
-                f"`coursekit zoo build {name}` (reinstalling coursekit restores the shipped ones)."
+                f"{how} (reinstalling coursekit restores the shipped ones)."
             )
         if verify:
             expected = manifest().get(name, {}).get("sha256")
@@ -202,7 +303,10 @@ def build(names: list[str] | None = None) -> dict:
         print(f"building {name}: {entry.description}", flush=True)
         metrics = entry.train(model, entry.recipe)
         path = weights_dir() / f"{name}.pt"
-        torch.save(model.state_dict(), path)
+        state = model.state_dict()
+        if entry.recipe.get("storage_dtype") == "float16":  # halves the file; load() restores float32
+            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        torch.save(state, path)
         current[name] = {
             "description": entry.description,
             "sha256": sha256_of(path),

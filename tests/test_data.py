@@ -121,3 +121,10 @@ def test_ring_samples_sit_on_their_modes():
     assert torch.bincount(nearest.indices, minlength=8).min() > 150  # all 8 modes used
     with pytest.raises(CourseKitError):
         data.toy_2d("donut")
+
+
+def test_any_prefix_of_the_embedded_digits_is_mixed(offline):
+    """Notebooks take the first N digits: they must not all be zeros."""
+    for split in ("train", "test"):
+        _, y = data.load_mnist(split, limit=100)
+        assert len(torch.unique(y)) == 10
