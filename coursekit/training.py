@@ -16,6 +16,13 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """The device of a model's parameters (or buffers); CPU for a model with neither."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Predicted classes ``(N,)`` for images ``(N, C, H, W)`` in [0, 1]."""
@@ -23,7 +30,7 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.
     was_training = model.training
     model.eval()
     try:
-        device = next(model.parameters()).device
+        device = model_device(model)
         return torch.cat([model(x[i:i + batch_size].to(device)).argmax(1).cpu()
                           for i in range(0, len(x), batch_size)])
     finally:
@@ -62,7 +69,7 @@ def train_classifier(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1 - s / steps)
     loss_fn = nn.CrossEntropyLoss()
     history: dict[str, list[float]] = {"loss": [], "train_accuracy": []}
-    device = next(model.parameters()).device
+    device = model_device(model)
     for epoch in range(epochs):
         order = torch.randperm(len(x), generator=generator)
         total_loss, correct = 0.0, 0

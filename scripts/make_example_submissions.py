@@ -28,6 +28,13 @@ MISTAKES = {
         # Projection onto the eps-ball only, forgetting the image range [0, 1].
         ("ex3-projection", "return (x + delta).clamp(0, 1)", "return x + delta"),
     ],
+    "02_linear_explanation": [
+        # Forgot the clip to [0, 1].
+        ("ex2-fgsm-logistic", "return (x + eps * direction * torch.sign(w)).clamp(0, 1)",
+         "return x + eps * direction * torch.sign(w)"),
+        # Margin without the biases.
+        ("ex3-min-flip", "margin = (W[y] - W[t]) @ x + (b[y] - b[t])", "margin = (W[y] - W[t]) @ x"),
+    ],
 }
 
 _SOLUTION = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)

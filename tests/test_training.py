@@ -26,3 +26,11 @@ def test_predict_restores_mode_and_accuracy_checks_labels():
     assert model.training
     with pytest.raises(CourseKitError, match="shape"):
         training.accuracy(model, x, torch.tensor([1, 2]))
+
+
+def test_predict_works_for_models_without_parameters():
+    from coursekit.linear import BinaryLogisticRegression
+
+    model = BinaryLogisticRegression(torch.ones(4), -1.0)
+    x = torch.tensor([[[[0.0, 0.0, 0.0, 0.0]]], [[[1.0, 1.0, 1.0, 1.0]]]])
+    assert training.predict(model, x).tolist() == [0, 1]
