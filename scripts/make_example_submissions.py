@@ -35,6 +35,13 @@ MISTAKES = {
         # Margin without the biases.
         ("ex3-min-flip", "margin = (W[y] - W[t]) @ x + (b[y] - b[t])", "margin = (W[y] - W[t]) @ x"),
     ],
+    "03_defenses_transferability": [
+        # The bypass loss with the wrong sign on the classifier term (it helps the classifier).
+        ("ex1-bypass-loss", "leave_class = -F.cross_entropy(", "leave_class = F.cross_entropy("),
+        # Divides by all examples, counting the target's own mistakes as successes.
+        ("ex3-transfer", "return float((fooled & correct).sum() / correct.sum())",
+         "return float(fooled.float().mean())"),
+    ],
 }
 
 _SOLUTION = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)
