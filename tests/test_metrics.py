@@ -4,7 +4,6 @@ The formulas are checked against pytorch-fid, torch-fidelity and torchmetrics on
 identical features/logits, and against closed forms.
 """
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,7 +32,7 @@ def feature_pair():
 
 @pytest.fixture(scope="module")
 def mnist():
-    """Random subsets (the embedded MNIST is sorted by class): 1,000 train and 500 test digits."""
+    """Random subsets: 1,000 train and 500 test digits."""
     x_train, _ = data.load_mnist("train", download=False)
     x_test, _ = data.load_mnist("test", download=False)
     g = torch.Generator().manual_seed(0)
@@ -53,6 +52,7 @@ def _shuffle_pixels(x, seed=0):
 
 # ============================================================ Fréchet distance: references
 
+@pytest.mark.filterwarnings("ignore:The `disp` argument is deprecated:DeprecationWarning")
 def test_frechet_distance_matches_pytorch_fid(feature_pair):
     from pytorch_fid.fid_score import calculate_frechet_distance
 
@@ -88,6 +88,18 @@ def test_frechet_distance_rank_deficient_matches_torch_fidelity():
     stats = [fid_features_to_statistics(x.double()) for x in (a, b)]
     reference = fid_statistics_to_metric(*stats, verbose=False)["frechet_inception_distance"]
     assert _rel(metrics.frechet_distance(a, b), reference) < 1e-4
+
+
+def test_frechet_distance_with_constant_features_matches_torch_fidelity():
+    # dead ReLU units: a feature that is constant in a set gives a singular covariance
+    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+
+    a, b = _correlated(400, 32, 4), _correlated(300, 32, 5, shift=0.2)
+    a[:, 3], b[:, 3], b[:, 7] = 0.3, 0.7, 0.0
+    stats = [fid_features_to_statistics(x.double()) for x in (a, b)]
+    reference = fid_statistics_to_metric(*stats, verbose=False)["frechet_inception_distance"]
+    assert _rel(metrics.frechet_distance(a, b), reference) < 1e-4
+    assert _rel(metrics.frechet_distance(b, a), reference) < 1e-4
 
 
 # ============================================================ Fréchet distance: properties
@@ -328,11 +340,22 @@ def test_mnist_fid_real_vs_real_is_smaller_than_real_vs_shuffled_pixels(mnist, t
 
 
 def test_mnist_inception_score_of_real_digits_is_high(mnist):
-    _, x_test = mnist  # sorted by class: the default shuffle matters here
+    _, x_test = mnist
     mean, std = metrics.inception_score_of_images(x_test, progress=False)
     assert 9.0 < mean <= 10.0 and std >= 0
     shuffled_mean, _ = metrics.inception_score_of_images(_shuffle_pixels(x_test), progress=False)
     assert shuffled_mean < 3.0
+
+
+def test_inception_score_of_class_sorted_images_needs_the_shuffle():
+    x, y = data.load_mnist("test", download=False)
+    x_sorted = x[torch.argsort(y, stable=True)][::2]  # 500 digits, all 0s first, then all 1s, ...
+    logits = metrics.extract_features(x_sorted, kind="logits", progress=False)
+    assert logits.shape == (500, 10)
+    shuffled_mean, _ = metrics.inception_score(logits)  # default: torch-fidelity's shuffle
+    unshuffled_mean, _ = metrics.inception_score(logits, shuffle_seed=None)
+    assert shuffled_mean > 9.0
+    assert unshuffled_mean < 2.5  # each split sees one or two classes: p(y) is sharp
 
 
 def test_fid_streamed_from_a_dataloader_equals_fid_of_tensors(mnist):
