@@ -22,7 +22,7 @@ course: $(STAMP)           ## release notebooks, execute lectures, autograde exa
 	$(VENV)/bin/coursekit course
 
 test: $(STAMP)             ## the whole test suite
-	$(VENV)/bin/pytest -n 2 --dist loadfile
+	$(VENV)/bin/pytest -n 2 --dist load
 
 test-fast: $(STAMP)        ## skip the tests that execute notebooks or autograde
 	$(VENV)/bin/pytest -n 2 -m "not slow"
