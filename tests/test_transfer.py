@@ -44,9 +44,10 @@ def test_white_box_beats_transfer_and_robust_model_resists_transfer(models, pgd_
     diagonal = [s[i][i] for i in range(k)]
     off_diagonal = [s[i][j] for i in range(k) for j in range(k) if i != j]
     assert sum(diagonal) / k > sum(off_diagonal) / len(off_diagonal) + 0.1
-    for i in range(k):  # for each source, attacking itself works at least as well as any transfer
-        assert s[i][i] >= max(s[i][j] for j in range(k) if j != i) - 0.05
     robust = names.index("mnist_cnn_robust")
+    for i in range(k):  # for each standard source, attacking itself works at least as well as any transfer
+        if i != robust:  # (the robust model resists its own attack, yet its examples can fool weaker models)
+            assert s[i][i] >= max(s[i][j] for j in range(k) if j != i) - 0.05
     for i, name in enumerate(names):
         if name != "mnist_cnn_robust":
             assert s[i][robust] < 0.1, (name, s[i][robust])   # transfer to the robust model fails
