@@ -86,6 +86,36 @@ def test_pgd_l2_matches_torchattacks(cnn, digits, targeted):
     assert_close(ours, reference(x, y))
 
 
+# ---------------------------------------------------------------- agreement with ART
+
+def _art_classifier(model):
+    art = pytest.importorskip("art.estimators.classification")
+    return art.PyTorchClassifier(model=model, loss=nn.CrossEntropyLoss(), input_shape=(1, 28, 28),
+                                 nb_classes=10, clip_values=(0.0, 1.0), device_type="cpu")
+
+
+@pytest.mark.parametrize("targeted", [False, True])
+def test_fgsm_matches_art(cnn, digits, targeted):
+    evasion = pytest.importorskip("art.attacks.evasion")
+    x, y = digits
+    labels = shifted(y) if targeted else y
+    attack = evasion.FastGradientMethod(_art_classifier(cnn), norm=float("inf"), eps=0.2,
+                                        targeted=targeted, batch_size=64)
+    reference = attack.generate(x.numpy(), y=torch.nn.functional.one_hot(labels, 10).numpy())
+    assert_close(attacks.fgsm(cnn, x, labels, 0.2, targeted=targeted), torch.from_numpy(reference))
+
+
+def test_pgd_linf_matches_art(cnn, digits):
+    evasion = pytest.importorskip("art.attacks.evasion")
+    x, y = digits
+    attack = evasion.ProjectedGradientDescentPyTorch(
+        _art_classifier(cnn), norm=float("inf"), eps=0.3, eps_step=0.03, max_iter=10,
+        num_random_init=0, batch_size=64, verbose=False)
+    reference = torch.from_numpy(attack.generate(x.numpy(), y=torch.nn.functional.one_hot(y, 10).numpy()))
+    ours = attacks.pgd(cnn, x, y, 0.3, 0.03, 10, random_start=False)
+    assert_close(ours, reference, atol=1e-5)
+
+
 @pytest.mark.parametrize("norm", ["linf", "l2"])
 def test_random_start_is_torchattacks_recipe(cnn, digits, norm):
     """Without a seed the random start draws from torch's global RNG exactly like torchattacks."""
