@@ -17,7 +17,8 @@ Three ideas of the lecture, each a function that reads like its formula:
 - **Precision and recall** (Kynkäänniemi et al. 2019), kernel-free, from
   features: precision is the fraction of generated samples that fall inside the
   k-NN balls of the real samples (quality); recall is the fraction of real
-  samples inside the k-NN balls of the generated ones (coverage).
+  samples inside the k-NN balls of the generated ones (coverage). **Density and
+  coverage** (Naeem et al. 2020) are the variants that real outliers cannot fool.
 
 Images go through a *feature network*, chosen by name:
 
@@ -53,11 +54,11 @@ from coursekit.models import Normalize
 from coursekit.zoo import MissingWeightsError
 
 __all__ = [
-    "FEATURE_NETS", "FeatureExtractor", "FeatureStatistics", "MissingWeightsError",
+    "CORRUPTIONS", "FEATURE_NETS", "FeatureExtractor", "corrupt", "FeatureStatistics", "MissingWeightsError",
     "MnistCNNFeatures", "InceptionV3Features", "extract_features", "feature_extractor",
     "feature_statistics", "fid", "frechet_distance", "frechet_distance_from_statistics",
     "inception_score", "inception_score_of_images", "inception_v3_checkpoint",
-    "precision_recall", "precision_recall_of_images",
+    "precision_recall", "precision_recall_of_images", "density_coverage",
 ]
 
 FEATURE_NETS = ("mnist_cnn", "inception_v3")
@@ -403,10 +404,108 @@ def precision_recall(real_features, fake_features, k: int = 3, *,
     return float(precision), float(recall)
 
 
+def density_coverage(real_features, fake_features, k: int = 5, *,
+                     batch_size: int = 1024) -> tuple[float, float]:
+    """Density and coverage (Naeem et al. 2020): precision and recall made robust to outliers.
+
+    With ``B(r_i)`` the ball around real sample ``i`` reaching its k-th nearest real neighbour::
+
+        density  = 1/(k M) sum_j sum_i [ fake_j in B(r_i) ]     (about 1 when fakes are like reals)
+        coverage = (1/N) sum_i [ some fake_j in B(r_i) ]         (share of real balls that are hit)
+
+    Precision counts a fake once if *any* real ball holds it, so one real outlier
+    with a huge ball can make a whole cluster of bad samples "realistic"; density
+    counts how many balls hold it (an outlier's ball adds only 1/k). Coverage uses
+    only the real balls, so generated outliers cannot inflate it the way they
+    inflate recall. Density is unbounded above (samples crowded into dense
+    regions), coverage lies in [0, 1].
+
+    real_features: ``(N, d)``, fake_features: ``(M, d)``, ``k < N``; float64 distances in blocks.
+    """
+    real = _as_matrix(real_features, "real_features")
+    fake = _as_matrix(fake_features, "fake_features").to(real.device)
+    if real.shape[1] != fake.shape[1]:
+        raise CourseKitError(
+            f"real_features and fake_features must have the same dimension d, got "
+            f"{real.shape[1]} and {fake.shape[1]}."
+        )
+    k = _check_positive_int(k, "k")
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    if k >= real.shape[0]:
+        raise CourseKitError(f"k={k} needs more than k real samples, got {real.shape[0]}.")
+    if fake.shape[0] < 1:
+        raise CourseKitError("fake_features is empty: give at least one generated sample.")
+    radii = _kth_neighbour_radii(real, k, batch_size)
+    hits = torch.zeros((), dtype=torch.float64, device=real.device)
+    covered = torch.zeros(real.shape[0], dtype=torch.bool, device=real.device)
+    for block in fake.split(batch_size):
+        inside = _pairwise_distances(block, real) <= radii      # (B, N): fake j inside real ball i
+        hits += inside.sum()
+        covered |= inside.any(dim=0)
+    density = hits / (k * fake.shape[0])
+    return float(density), float(covered.double().mean())
+
+
+# ====================================================================== corruptions (sanity checks for a metric)
+
+CORRUPTIONS = ("noise", "blur")
+
+
+def _gaussian_kernel_1d(sigma: float) -> torch.Tensor:
+    """``exp(-t^2 / (2 sigma^2))`` on ``t = -r..r``, ``r = ceil(3 sigma)``, normalised to sum 1."""
+    radius = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    kernel = torch.exp(-t * t / (2 * sigma * sigma))
+    return kernel / kernel.sum()
+
+
+def corrupt(images: torch.Tensor, kind: str = "noise", level: float = 0.1, *,
+            seed: int | None = 0) -> torch.Tensor:
+    """A degraded copy of real images, to check that a metric notices (FID up, IS down).
+
+    - ``"noise"``: ``clip_[0,1](x + level * eps)``, ``eps ~ N(0, I)`` (seeded with ``seed``);
+    - ``"blur"``: a Gaussian blur ``x * g_sigma`` with ``sigma = level`` pixels (separable
+      kernel of radius ``ceil(3 sigma)``, reflected borders).
+
+    images: ``(N, C, H, W)`` in [0, 1]; ``level >= 0`` (0 returns an unchanged copy).
+    Returns a new tensor of the same shape and dtype, in [0, 1].
+    """
+    check_images(images, "images")
+    if kind not in CORRUPTIONS:
+        raise CourseKitError(f"Unknown corruption {kind!r}: use one of {', '.join(CORRUPTIONS)}.")
+    try:
+        level = float(level)
+    except (TypeError, ValueError):
+        raise CourseKitError(f"level must be a number >= 0, got {level!r}.") from None
+    if not level >= 0 or math.isinf(level):
+        raise CourseKitError(f"level must be a finite number >= 0, got {level!r}.")
+    x = images.detach().clone()
+    if level == 0 or x.numel() == 0:
+        return x
+    if kind == "noise":
+        g = torch.Generator().manual_seed(seed) if seed is not None else None
+        noise = torch.randn(x.shape, generator=g, dtype=x.dtype).to(x.device)
+        return (x + level * noise).clamp(0, 1)
+    kernel = _gaussian_kernel_1d(level).to(device=x.device, dtype=x.dtype)
+    radius = (len(kernel) - 1) // 2
+    n, c, h, w = x.shape
+    if radius >= min(h, w):
+        raise CourseKitError(
+            f"A blur with sigma={level} needs images larger than {radius} pixels per side, got {h}x{w}."
+        )
+    flat = x.reshape(n * c, 1, h, w)
+    flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
+    flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1))
+    return flat.reshape(n, c, h, w).clamp(0, 1)
+
+
 # ====================================================================== feature networks
 
 class FeatureExtractor(nn.Module):
-    """Images in [0, 1] ``(N, C, H, W)`` -> ``.features(x)`` ``(N, feature_dim)`` and ``.logits(x)`` ``(N, num_classes)``."""
+    """Images in [0, 1] ``(N, C, H, W)`` -> ``.features(x)`` ``(N, feature_dim)`` and ``.logits(x)`` ``(N, num_classes)``.
+
+    ``.logits_from_features(f)`` applies only the last layer, so one pass gives both.
+    """
 
     name: str = "custom"
     feature_dim: int
@@ -415,8 +514,11 @@ class FeatureExtractor(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+    def logits_from_features(self, features: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits_from_features(self.features(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
@@ -448,8 +550,9 @@ class MnistCNNFeatures(FeatureExtractor):
         x = self._prepare(x)
         return self._body(self.model.features(self.model.normalize(x)))
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self._last(self.features(x))
+    def logits_from_features(self, features: torch.Tensor) -> torch.Tensor:
+        """The last (dense) layer: features ``(N, 100)`` -> logits ``(N, 10)``."""
+        return self._last(features)
 
 
 class InceptionV3Features(FeatureExtractor):
@@ -489,8 +592,9 @@ class InceptionV3Features(FeatureExtractor):
             raise CourseKitError("Put the feature network in eval mode (.eval()) before extracting features.")
         return self.net(self._prepare(x))
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x))
+    def logits_from_features(self, features: torch.Tensor) -> torch.Tensor:
+        """The classifier layer: pool features ``(N, 2048)`` -> ImageNet logits ``(N, 1000)``."""
+        return self.fc(features)
 
 
 def inception_v3_checkpoint() -> Path:

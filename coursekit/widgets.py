@@ -162,3 +162,188 @@ class FoolingLiveView:
         slider.observe(redraw, names="value")
         redraw()
         return widgets.VBox([slider, out])
+
+
+class GANDashboard:
+    """A live view of GAN training: samples, losses and D(x) / D(G(z)) while it trains.
+
+    ``GANDashboard(trainer, data, steps)`` trains ``trainer`` (a
+    :class:`coursekit.gan.GANTrainer`) on ``data`` for ``steps`` generator steps, in
+    chunks of ``chunk`` steps; after each chunk the figure is redrawn: the samples
+    of the fixed noise (a grid of digits, or for 2-D data a scatter over
+    ``reference`` real points), the losses, and the discriminator's mean outputs
+    on real and generated examples. In a live kernel :meth:`widget` gives Start and
+    Stop buttons (training runs in a background thread, so Stop works while it
+    trains); :meth:`static` (used while grading) trains to the end and returns the
+    final figure. ``run_chunk`` and ``stop`` are what the buttons call.
+    """
+
+    def __init__(self, trainer, data, steps: int, *, batch_size: int = 64, chunk: int = 25,
+                 reference: torch.Tensor | None = None, title: str = "GAN training"):
+        from coursekit.checks import CourseKitError
+
+        for value, name in ((steps, "steps"), (batch_size, "batch_size"), (chunk, "chunk")):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise CourseKitError(f"{name} must be a positive integer, got {value!r}.")
+        if not hasattr(trainer, "train") or not hasattr(trainer, "history"):
+            raise CourseKitError("trainer must be a coursekit.gan.GANTrainer.")
+        self.trainer, self.data, self.steps = trainer, data, steps
+        self.batch_size, self.chunk, self.title = batch_size, chunk, title
+        self.reference = reference
+        self.steps_done = 0
+        self.stopped = False
+        self.redraws = 0
+        self._stop_requested = False
+        self._thread = None
+        self._widgets: dict | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.steps_done >= self.steps
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Ask training to stop after the current generator step (what the Stop button does)."""
+        self._stop_requested = True
+
+    def run_chunk(self, n: int | None = None) -> dict:
+        """Train up to ``n`` (default ``chunk``) more generator steps; returns the history.
+
+        Stops early, and marks the dashboard ``stopped``, once :meth:`stop` was called.
+        """
+        n = min(n or self.chunk, self.steps - self.steps_done)
+        if n <= 0 or self._stop_requested:
+            self.stopped = self.stopped or self._stop_requested
+            return self.trainer.history
+        before = self.trainer.g_updates
+        self.trainer.train(self.data, n, self.batch_size, progress=False,
+                           callback=lambda history: self._stop_requested)
+        self.steps_done += self.trainer.g_updates - before
+        if self._stop_requested:
+            self.stopped = True
+        return self.trainer.history
+
+    def run(self, on_chunk: Callable[[], None] | None = None) -> dict:
+        """Train in chunks until ``steps`` are done or :meth:`stop` is called."""
+        while not self.finished and not self._stop_requested:
+            self.run_chunk()
+            if on_chunk is not None:
+                on_chunk()
+        self.stopped = self.stopped or self._stop_requested
+        return self.trainer.history
+
+    # ------------------------------------------------------------ drawing
+
+    def _draw_samples(self, ax, samples: torch.Tensor, label: str) -> None:
+        if samples.dim() == 2:  # 2-D points
+            if self.reference is not None:
+                ref = self.reference.detach().cpu()
+                ax.scatter(ref[:, 0], ref[:, 1], s=4, alpha=0.3, color="tab:blue", label="real")
+            ax.scatter(samples[:, 0], samples[:, 1], s=4, alpha=0.6, color="tab:red", label="G(z)")
+            ax.set_xlabel("$x_1$")
+            ax.set_ylabel("$x_2$")
+            ax.set_aspect("equal", adjustable="datalim")
+            ax.legend(loc="upper right", fontsize=7, markerscale=2)
+        else:  # images: a square tile of up to 36 samples
+            n = int(min(len(samples), 36) ** 0.5)
+            tiles = samples[: n * n, 0].reshape(n, n, *samples.shape[2:])
+            grid = tiles.permute(0, 2, 1, 3).reshape(n * samples.shape[2], n * samples.shape[3])
+            ax.imshow(grid.numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        ax.set_title(label, fontsize=9)
+
+    def figure(self, *, pyplot: bool = True):
+        """The current state: samples, losses, D(x) and D(G(z)) against the step.
+
+        ``pyplot=False`` builds a bare matplotlib Figure (safe from the training thread).
+        """
+        if pyplot:
+            import matplotlib.pyplot as plt
+
+            fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+        else:
+            from matplotlib.figure import Figure
+
+            fig = Figure(figsize=(12, 3.6))
+            axes = fig.subplots(1, 3)
+        history = self.trainer.history
+        self._draw_samples(axes[0], self.trainer.sample(), f"samples after {self.trainer.g_updates} G steps")
+        steps = history["step"]
+        axes[1].plot(steps, history["d_loss"], label="D loss")
+        axes[1].plot(steps, history["g_loss"], label="G loss")
+        axes[1].set_xlabel("generator step")
+        axes[1].set_ylabel("loss")
+        axes[1].set_title("losses")
+        axes[2].plot(steps, history["d_real"], label="D(x), real")
+        axes[2].plot(steps, history["d_fake"], label="D(G(z)), fake")
+        axes[2].axhline(0.5, color="gray", lw=0.8, ls="--")
+        axes[2].set_ylim(0, 1)
+        axes[2].set_xlabel("generator step")
+        axes[2].set_ylabel("mean probability 'real'")
+        axes[2].set_title("the discriminator's outputs")
+        for ax in axes[1:]:
+            ax.grid(alpha=0.3)
+            if steps:
+                ax.legend(fontsize=8)
+        state = "stopped" if self.stopped else ("done" if self.finished else "training")
+        fig.suptitle(f"{self.title}: {self.steps_done}/{self.steps} steps ({state})")
+        fig.tight_layout()
+        self.redraws += 1
+        return fig
+
+    def png(self) -> bytes:
+        """The current figure as PNG bytes (what the live widget shows)."""
+        import io
+
+        fig = self.figure(pyplot=False)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=80)
+        return buffer.getvalue()
+
+    def static(self):
+        """The fallback: train to the end (no live updates) and return the final figure."""
+        self.run()
+        return self.figure()
+
+    def widget(self):
+        """Start / Stop buttons, a status line and the live figure (an Image widget)."""
+        import threading
+
+        import ipywidgets as widgets
+
+        start = widgets.Button(description="Start", button_style="success", icon="play")
+        stop = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        status = widgets.HTML(value=f"{self.steps_done}/{self.steps} steps")
+        image = widgets.Image(value=self.png(), format="png")
+        self._widgets = {"start": start, "stop": stop, "status": status, "image": image}
+
+        def refresh():
+            image.value = self.png()
+            status.value = f"{self.steps_done}/{self.steps} steps" + (" (stopped)" if self.stopped else "")
+
+        def work():
+            try:
+                self.run(on_chunk=refresh)
+            finally:
+                refresh()
+                start.disabled, stop.disabled = self.finished, True
+
+        def on_start(_=None):
+            if self.running or self.finished:
+                return
+            self._stop_requested, self.stopped = False, False
+            start.disabled, stop.disabled = True, False
+            self._thread = threading.Thread(target=work, daemon=True)
+            self._thread.start()
+
+        def on_stop(_=None):
+            self.stop()
+
+        start.on_click(on_start)
+        stop.on_click(on_stop)
+        self._on_start, self._on_stop = on_start, on_stop
+        return widgets.VBox([widgets.HBox([start, stop, status]), image])

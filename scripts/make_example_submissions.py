@@ -42,6 +42,37 @@ MISTAKES = {
         ("ex3-transfer", "return float((fooled & correct).sum() / correct.sum())",
          "return float(fooled.float().mean())"),
     ],
+    "04_gan_game": [
+        # log(sigmoid(.)) instead of softplus: right on moderate logits, -inf / inf for confident ones.
+        ("ex1-d-loss", "return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()",
+         "return -torch.log(torch.sigmoid(real_logits)).mean() - torch.log(1 - torch.sigmoid(fake_logits)).mean()"),
+        # The saturating (minimax) cost mean log(1 - D(G(z))) instead of -mean log D(G(z)).
+        ("ex3-ns-loss", "return F.softplus(-fake_logits).mean()", "return -F.softplus(fake_logits).mean()"),
+    ],
+    "05_gan_training_tips": [
+        # Fakes not detached in the discriminator steps: D's loss sends gradients into G.
+        ("ex1-training-step", "fake = G(z).detach()", "fake = G(z)"),
+        # Two-sided smoothing: the fake targets become 1 - smooth instead of 0.
+        ("ex2-smoothing", "torch.zeros_like(fake_logits)", "torch.full_like(fake_logits, 1 - smooth)"),
+    ],
+    "06_gan_applications": [
+        # A squared error instead of the L1 round-trip error of CycleGAN.
+        ("ex1-cycle-loss", "return (x_reconstructed - x).abs().mean()", "return (x_reconstructed - x).pow(2).mean()"),
+        # 20 log10 (the amplitude form) applied to the MSE: every PSNR doubles.
+        ("ex2-psnr", "return 10 * torch.log10(1.0 / mse)", "return 20 * torch.log10(1.0 / mse)"),
+        # Squared distances: the right neighbour, the wrong distance.
+        ("ex3-nearest-neighbour", "d = torch.cdist(queries.flatten(1), references.flatten(1))",
+         "d = torch.cdist(queries.flatten(1), references.flatten(1)) ** 2"),
+    ],
+    "07_evaluating_gans": [
+        # Wilson bound without the z^2/(4n^2) term: fine in the middle, wrong at k = 0 or n.
+        ("ex1-wilson", "(p * (1 - p) / n + z**2 / (4 * n**2)) ** 0.5", "(p * (1 - p) / n) ** 0.5"),
+        # p(y) as the softmax of the mean logit instead of the mean of the softmax probabilities.
+        ("ex2-inception-score", "log_p_y = p_yx.mean(0).log()",
+         "log_p_y = torch.log_softmax(logits.double().mean(0), dim=0)"),
+        # Covariance over the wrong axis: (N, N) between images instead of (d, d) between features.
+        ("ex3-frechet", "torch.cov(a.T), torch.cov(b.T)", "torch.cov(a), torch.cov(b)"),
+    ],
 }
 
 _SOLUTION = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)
@@ -67,6 +98,8 @@ def make(root: Path = ROOT, out: Path = OUT) -> list[Path]:
     for released in sorted((root / "notebooks").glob("*/*.ipynb")):
         assignment = released.parent.name
         source = nbformat.read(root / "solutions" / assignment / released.name, as_version=4)
+        if not any(c.metadata.get("nbgrader", {}).get("grade") for c in source.cells):
+            continue  # no exercises (00_start_here): nothing to submit or grade
         student_nb = nbformat.read(released, as_version=4)
         correct = solution_sources(source)
         wrong = dict(correct)

@@ -295,6 +295,26 @@ def test_static_fallback_and_summary_figures(tmp_path, images):
     plt.close(game.plot_summary())
 
 
+
+def test_show_gives_the_static_figure_while_grading_and_the_widget_live(tmp_path, images, monkeypatch):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    matplotlib.use("Agg")
+    real, fake = images
+    game = RealFakeGame(real, fake, "alice", tmp_path / "a.csv", n=6)
+    monkeypatch.setenv("COURSEKIT_FAST", "1")
+    fig = game.show(columns=3)
+    assert len([ax for ax in fig.axes if ax.images]) == 6
+    plt.close(fig)
+    pytest.importorskip("ipywidgets")
+    monkeypatch.delenv("COURSEKIT_FAST")
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    assert game.show() is None
+    assert shown == [game.widget]
+
 def test_game_on_rgb_images(tmp_path):
     real, fake = torch.rand(4, 3, 6, 6), torch.rand(4, 3, 6, 6)
     game = RealFakeGame(real, fake, "alice", tmp_path / "a.csv", n=4)

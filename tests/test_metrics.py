@@ -314,6 +314,54 @@ def test_precision_recall_bad_input(real, fake, k, match):
         metrics.precision_recall(real, fake, k=k)
 
 
+
+def test_density_coverage_matches_prdc():
+    prdc = pytest.importorskip("prdc", reason="prdc (Naeem et al.'s reference code) is a test-only reference")
+    g = torch.Generator().manual_seed(4)
+    real = torch.randn(300, 6, generator=g)
+    fake = 1.3 * torch.randn(250, 6, generator=g) + 0.5
+    for k in (1, 3, 5):
+        ref = prdc.compute_prdc(real.double().numpy(), fake.double().numpy(), nearest_k=k)
+        density, coverage = metrics.density_coverage(real, fake, k=k, batch_size=64)
+        assert density == pytest.approx(ref["density"], rel=1e-12)
+        assert coverage == pytest.approx(ref["coverage"], rel=1e-12)
+        precision, recall = metrics.precision_recall(real, fake, k=k)
+        assert precision == pytest.approx(ref["precision"], abs=1e-12)
+        assert recall == pytest.approx(ref["recall"], abs=1e-12)
+
+
+def test_density_is_not_fooled_by_a_real_outlier_but_precision_is():
+    g = torch.Generator().manual_seed(0)
+    real = torch.cat([torch.randn(200, 2, generator=g), torch.tensor([[50.0, 0.0]])])  # one outlier
+    fake = torch.tensor([60.0, 0.0]) + 0.01 * torch.randn(100, 2, generator=g)  # all bad, inside its ball
+    precision, _ = metrics.precision_recall(real, fake, k=5)
+    density, coverage = metrics.density_coverage(real, fake, k=5)
+    assert precision == 1.0
+    assert density == pytest.approx(1 / 5)          # each fake sits in one ball out of the k it should
+    assert coverage == pytest.approx(1 / 201)       # only the outlier's ball is hit
+
+
+def test_density_coverage_of_mode_dropping():
+    g = torch.Generator().manual_seed(1)
+    centres = 10 * torch.randn(10, 4, generator=g)
+    real = centres[torch.arange(1000) % 10] + torch.randn(1000, 4, generator=g)
+    half = centres[torch.arange(500) % 5] + torch.randn(500, 4, generator=g)
+    density, coverage = metrics.density_coverage(real, half, k=5)
+    assert 0.8 < density < 1.2 and 0.4 < coverage < 0.55
+    far_density, far_coverage = metrics.density_coverage(real, half + 100.0, k=5)
+    assert far_density == 0.0 and far_coverage == 0.0
+
+
+@pytest.mark.parametrize("real, fake, k, match", [
+    (torch.randn(10, 3), torch.randn(10, 4), 3, "same dimension"),
+    (torch.randn(3, 3), torch.randn(10, 3), 3, "more than k"),
+    (torch.randn(10, 3), torch.randn(0, 3), 3, "empty"),
+    (torch.randn(10, 3), torch.randn(10, 3), 0, "k must be"),
+])
+def test_density_coverage_bad_input(real, fake, k, match):
+    with pytest.raises(CourseKitError, match=match):
+        metrics.density_coverage(real, fake, k=k)
+
 # ============================================================ images through mnist_cnn
 
 def test_mnist_cnn_extractor_features_and_logits(mnist):
@@ -327,6 +375,8 @@ def test_mnist_cnn_extractor_features_and_logits(mnist):
     assert features.shape == (16, 100) and logits.shape == (16, 10)
     assert (features >= 0).all()  # after the ReLU
     torch.testing.assert_close(logits, reference)
+    with torch.no_grad():
+        torch.testing.assert_close(extractor.logits_from_features(features), reference)  # one pass, both outputs
     assert not extractor.training
     assert not any(p.requires_grad for p in extractor.parameters())
 
@@ -338,6 +388,55 @@ def test_mnist_fid_real_vs_real_is_smaller_than_real_vs_shuffled_pixels(mnist, t
     assert 0 < real_vs_real < real_vs_shuffled
     assert real_vs_shuffled > 10 * real_vs_real
 
+
+
+def test_corrupt_noise_is_seeded_clipped_and_grows_with_the_level():
+    x = torch.rand(4, 1, 10, 10, generator=torch.Generator().manual_seed(0))
+    a = metrics.corrupt(x, "noise", 0.2, seed=1)
+    assert torch.equal(a, metrics.corrupt(x, "noise", 0.2, seed=1))
+    assert not torch.equal(a, metrics.corrupt(x, "noise", 0.2, seed=2))
+    assert a.shape == x.shape and a.dtype == x.dtype and 0 <= float(a.min()) and float(a.max()) <= 1
+    expected = (x + 0.2 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    torch.testing.assert_close(a, expected)
+    strong = metrics.corrupt(x, "noise", 0.5, seed=1)
+    assert float((strong - x).abs().mean()) > float((a - x).abs().mean())
+    copy = metrics.corrupt(x, "noise", 0)
+    assert torch.equal(copy, x) and copy.data_ptr() != x.data_ptr()
+
+
+def test_corrupt_blur_is_a_normalised_gaussian_filter():
+    x = torch.zeros(1, 1, 15, 15)
+    x[0, 0, 7, 7] = 1.0
+    b = metrics.corrupt(x, "blur", 1.0)
+    t = torch.arange(-3, 4, dtype=torch.float64)
+    g = torch.exp(-t * t / 2)
+    g = g / g.sum()
+    expected = torch.zeros(15, 15, dtype=torch.float64)
+    expected[4:11, 4:11] = torch.outer(g, g)
+    torch.testing.assert_close(b[0, 0].double(), expected, atol=1e-6, rtol=0)
+    flat = torch.full((2, 3, 12, 12), 0.4)
+    torch.testing.assert_close(metrics.corrupt(flat, "blur", 2.0), flat)  # reflect borders keep constants
+    digits = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    assert metrics.corrupt(digits, "blur", 2.0).std() < metrics.corrupt(digits, "blur", 0.5).std() < digits.std()
+
+
+@pytest.mark.parametrize("kind, level, match", [
+    ("jpeg", 0.1, "Unknown corruption"), ("noise", -0.1, ">= 0"), ("noise", float("nan"), ">= 0"),
+    ("noise", "a lot", "number"), ("blur", 20.0, "larger than"),
+])
+def test_corrupt_bad_input(kind, level, match):
+    with pytest.raises(CourseKitError, match=match):
+        metrics.corrupt(torch.rand(2, 1, 28, 28), kind, level)
+
+
+def test_mnist_fid_rises_and_inception_score_falls_with_corruption(mnist, train_statistics):
+    _, x_test = mnist
+    fids = [metrics.fid(train_statistics, metrics.corrupt(x_test, "noise", s), progress=False)
+            for s in (0.0, 0.2, 0.5)]
+    scores = [metrics.inception_score_of_images(metrics.corrupt(x_test, "blur", s), progress=False)[0]
+              for s in (0.0, 1.0, 2.0)]
+    assert fids[0] < fids[1] < fids[2]
+    assert scores[0] > scores[1] > scores[2]
 
 def test_mnist_inception_score_of_real_digits_is_high(mnist):
     _, x_test = mnist

@@ -1,0 +1,140 @@
+"""Notebook execution times against their declared budgets (a report, not a timed test).
+
+Every lecture runs in two modes on one code path (``coursekit.runtime.budget``): the **fast** path
+that autograding (``NBGRADER_EXECUTION``), CI and the tests take, and the **full** path a learner
+gets in a live session. Each notebook declares a wall-time budget per mode in ``BUDGETS`` below
+(the conventions: fast well under a minute, full a few minutes, on 2 CPU cores). This script
+executes the solution notebooks headless, times them (wall time, and the kernel's CPU time, which a
+busy machine inflates far less), names the slowest cell, and prints a table with the verdict (on wall
+time against the budget); the exit status is 1 when a notebook is over budget or fails, so CI can report it.
+
+    .venv/bin/python benchmarks/bench_notebooks.py                     # every lecture, fast mode
+    .venv/bin/python benchmarks/bench_notebooks.py --mode full 01_adversarial_examples
+    .venv/bin/python benchmarks/bench_notebooks.py --mode both --markdown   # a table for docs/benchmarks.md
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# assignment -> (fast budget s, full budget s). Unlisted notebooks get DEFAULT_BUDGET.
+DEFAULT_BUDGET = (60.0, 300.0)
+BUDGETS: dict[str, tuple[float, float]] = {
+    "00_start_here": (30.0, 60.0),
+    "01_adversarial_examples": (60.0, 240.0),
+    "02_linear_explanation": (45.0, 180.0),
+    "03_defenses_transferability": (60.0, 300.0),
+}
+
+
+def budget_for(assignment: str, mode: str) -> float:
+    fast, full = BUDGETS.get(assignment, DEFAULT_BUDGET)
+    return fast if mode == "fast" else full
+
+
+def _timestamp(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def slowest_cell(nb) -> tuple[str, float]:
+    """(cell id, seconds) of the slowest code cell, from nbclient's execution timing metadata."""
+    best = ("-", 0.0)
+    for cell in nb.cells:
+        timing = cell.get("metadata", {}).get("execution", {})
+        start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+        if start and end:
+            seconds = _timestamp(end) - _timestamp(start)
+            if seconds > best[1]:
+                best = (cell.get("id", "?"), seconds)
+    return best
+
+
+def run(path: Path, mode: str, timeout: int) -> dict:
+    """Execute one notebook in ``mode`` (fast or full); return its timing and errors."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    saved = {k: os.environ.get(k) for k in ("COURSEKIT_FAST", "NBGRADER_EXECUTION")}
+    os.environ["COURSEKIT_FAST"] = "1" if mode == "fast" else "0"
+    os.environ.pop("NBGRADER_EXECUTION", None)
+    error = None
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    except Exception as err:  # report it, keep going with the other notebooks
+        error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)     # the kernel, once it has exited
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    cell, cell_s = slowest_cell(nb)
+    assignment = path.parent.name
+    limit = budget_for(assignment, mode)
+    verdict = "FAILED" if error else ("ok" if seconds <= limit else "OVER BUDGET")
+    return {"assignment": assignment, "mode": mode, "seconds": seconds, "cpu": cpu, "budget": limit,
+            "ratio": seconds / limit, "slowest_cell": cell, "slowest_cell_s": cell_s,
+            "verdict": verdict, "error": error}
+
+
+def table(rows: list[dict], markdown: bool) -> str:
+    head = ["notebook", "mode", "wall (s)", "kernel CPU (s)", "budget (s)", "time/budget", "slowest cell", "verdict"]
+    lines = []
+    if markdown:
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    else:
+        lines.append(f"{head[0]:<30} {head[1]:<5} {head[2]:>9} {head[3]:>14} {head[4]:>10} {head[5]:>11}  {head[6]:<28} {head[7]}")
+    for r in rows:
+        cells = [r["assignment"], r["mode"], f"{r['seconds']:.1f}", f"{r['cpu']:.1f}", f"{r['budget']:.0f}", f"{r['ratio']:.2f}",
+                 f"{r['slowest_cell']} ({r['slowest_cell_s']:.1f} s)", r["verdict"] + (f" ({r['error']})" if r["error"] else "")]
+        if markdown:
+            lines.append("| " + " | ".join(cells) + " |")
+        else:
+            lines.append(f"{cells[0]:<30} {cells[1]:<5} {cells[2]:>9} {cells[3]:>14} {cells[4]:>10} {cells[5]:>11}  {cells[6]:<28} {cells[7]}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("assignments", nargs="*", help="default: every solutions/<assignment>/")
+    parser.add_argument("--mode", choices=("fast", "full", "both"), default="fast")
+    parser.add_argument("--timeout", type=int, default=900, help="per cell, seconds")
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("COURSEKIT_OFFLINE", "1")
+    names = args.assignments or sorted(p.name for p in (ROOT / "solutions").iterdir()
+                                       if p.is_dir() and any(p.glob("*.ipynb")))
+    modes = ["fast", "full"] if args.mode == "both" else [args.mode]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"# {platform.machine()}, {os.cpu_count()} CPU cores, load average {load:.1f} at start; "
+          f"COURSEKIT_DATA={'set' if os.environ.get('COURSEKIT_DATA') else 'unset (embedded digits)'}")
+    rows = []
+    for name in names:
+        path = ROOT / "solutions" / name / f"{name}.ipynb"
+        if not path.is_file():
+            print(f"no notebook {path}", file=sys.stderr)
+            return 2
+        for mode in modes:
+            rows.append(run(path, mode, args.timeout))
+            print(f"  {name} {mode}: {rows[-1]['seconds']:.1f} s ({rows[-1]['verdict']})", file=sys.stderr)
+    print(table(rows, args.markdown))
+    return 0 if all(r["verdict"] == "ok" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

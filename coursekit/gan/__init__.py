@@ -1,0 +1,50 @@
+"""Generative adversarial networks: the game, the losses, the training tricks.
+
+- :mod:`coursekit.gan.losses`: ``discriminator_loss`` (with one-sided label
+  smoothing), ``minimax_generator_loss``, ``non_saturating_generator_loss``, all
+  on logits and numerically stable;
+- :mod:`coursekit.gan.vbn`: ``VirtualBatchNorm``;
+- :mod:`coursekit.gan.models`: ``DCGANGenerator`` / ``DCGANDiscriminator`` for
+  MNIST, ``ConditionalGenerator`` / ``ConditionalDiscriminator``,
+  ``MLPGenerator`` / ``MLPDiscriminator`` for 2-D toys, ``generate``;
+- :mod:`coursekit.gan.training`: ``discriminator_step``, ``generator_step``
+  (one step each, as in Goodfellow et al. 2014) and ``GANTrainer``
+  (k D steps, separate learning rates, label smoothing, seeded, checkpoints);
+- :mod:`coursekit.gan.metrics`: ``energy_distance``, ``mode_coverage``,
+  ``digit_quality``;
+- :mod:`coursekit.gan.recipes`: how the zoo's ``dcgan_mnist`` is trained.
+"""
+from coursekit.gan.losses import (
+    GENERATOR_LOSSES,
+    check_logits,
+    check_real_label,
+    discriminator_loss,
+    get_generator_loss,
+    log_d,
+    log_one_minus_d,
+    minimax_generator_loss,
+    non_saturating_generator_loss,
+)
+from coursekit.gan.metrics import ModeCoverage, digit_quality, energy_distance, mode_coverage
+from coursekit.gan.models import (
+    ConditionalDiscriminator,
+    ConditionalGenerator,
+    DCGANDiscriminator,
+    DCGANGenerator,
+    MLPDiscriminator,
+    MLPGenerator,
+    check_noise,
+    generate,
+    is_conditional,
+)
+from coursekit.gan.training import GANTrainer, discriminator_step, generator_step
+from coursekit.gan.vbn import VirtualBatchNorm
+
+__all__ = [
+    "GENERATOR_LOSSES", "check_logits", "check_real_label", "discriminator_loss",
+    "get_generator_loss", "log_d", "log_one_minus_d", "minimax_generator_loss",
+    "non_saturating_generator_loss", "ModeCoverage", "digit_quality", "energy_distance",
+    "mode_coverage", "ConditionalDiscriminator", "ConditionalGenerator", "DCGANDiscriminator",
+    "DCGANGenerator", "MLPDiscriminator", "MLPGenerator", "check_noise", "generate",
+    "is_conditional", "GANTrainer", "discriminator_step", "generator_step", "VirtualBatchNorm",
+]

@@ -1,0 +1,336 @@
+"""The exercise registry grades fairly: the reference passes, every known mistake is rejected with its
+own hint, shortcuts are named, nothing hidden reaches students, stochastic bands are reproducible."""
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+import torch.nn.functional as F
+
+from coursekit import attacks, defenses, exercises, feedback, linear, transfer, zoo
+
+ROOT = Path(__file__).resolve().parents[1]
+LECTURES = ["01_adversarial_examples", "02_linear_explanation", "03_defenses_transferability", "07_evaluating_gans"]
+sys.path.insert(0, str(ROOT / "scripts"))
+import calibrate_bands  # noqa: E402
+import make_example_submissions  # noqa: E402
+
+KEYS = sorted(k for k in exercises.EXERCISES if k[0] in LECTURES)
+MISCONCEPTIONS = [(k, m.name) for k in KEYS for m in exercises.EXERCISES[k].misconceptions]
+
+
+def source_notebook(assignment):
+    return nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+def released_notebook(assignment):
+    return nbformat.read(ROOT / "notebooks" / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+def define(source: str, name: str):
+    """Run an answer cell's source the way a notebook would and return the function it defines."""
+    namespace = {"torch": torch, "F": F, "attacks": attacks, "defenses": defenses, "linear": linear,
+                 "transfer": transfer, "zoo": zoo}
+    exec(compile(source, f"<answer {name}>", "exec"), namespace)
+    return namespace[name]
+
+
+def solutions(assignment) -> dict:
+    return make_example_submissions.solution_sources(source_notebook(assignment))
+
+
+def test_every_graded_exercise_of_lectures_01_to_03_is_registered_and_graded_by_the_registry():
+    for assignment in LECTURES:
+        nb = source_notebook(assignment)
+        ids = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells if c.metadata.get("nbgrader")}
+        answers = [g for g, c in ids.items() if c.metadata["nbgrader"].get("solution")]
+        assert len(answers) >= 3
+        for grade_id in answers:
+            assert (assignment, grade_id) in exercises.EXERCISES, f"{assignment}/{grade_id} is not in the registry"
+            hidden = ids[f"{grade_id}-hidden"].source
+            assert f'_exercises.grade("{assignment}", "{grade_id}", globals())' in hidden
+            assert hidden.index("### BEGIN HIDDEN TESTS") < hidden.index("grade(") < hidden.index("### END HIDDEN TESTS")
+
+
+@pytest.mark.parametrize("key", KEYS, ids="/".join)
+def test_the_notebook_solution_and_the_ladder_solution_pass(key):
+    exercise = exercises.EXERCISES[key]
+    from_notebook = define(solutions(key[0])[key[1]], exercise.function)
+    assert exercises.diagnose(exercise, from_notebook).ok, exercises.diagnose(exercise, from_notebook).message
+    exercises.grade(*key, {exercise.function: from_notebook})            # no AssertionError
+    from_ladder = define(exercise.hints[2], exercise.function)
+    assert exercises.diagnose(exercise, from_ladder).ok
+
+
+@pytest.mark.parametrize("key,name", MISCONCEPTIONS, ids=lambda v: "/".join(v) if isinstance(v, tuple) else v)
+def test_every_known_mistake_is_rejected_with_its_own_hint(key, name):
+    exercise = exercises.EXERCISES[key]
+    misconception = next(m for m in exercise.misconceptions if m.name == name)
+    result = exercises.diagnose(exercise, misconception.wrong)
+    assert not result.ok and result.kind == "misconception" and result.misconception == name, result
+    with pytest.raises(AssertionError) as err:
+        exercises.grade(*key, {exercise.function: misconception.wrong})
+    message = str(err.value)
+    assert message == misconception.hint and "\n" not in message and "Traceback" not in message
+
+
+def test_hints_are_distinct_and_the_ladder_has_three_rungs():
+    for key in KEYS:
+        exercise = exercises.EXERCISES[key]
+        hints = [m.hint for m in exercise.misconceptions]
+        assert len(hints) >= 3 and len(set(hints)) == len(hints), key
+        assert len(exercise.hints) == 3 and f"def {exercise.function}(" in exercise.hints[2], key
+        assert f"def {exercise.function}(" not in exercise.hints[0] + exercise.hints[1], key
+
+
+def test_the_example_mistakes_are_named_as_misconceptions():
+    """carol_wrong's answers (scripts/make_example_submissions.py) get a hint, not a generic failure."""
+    for assignment, mistakes in make_example_submissions.MISTAKES.items():
+        if assignment not in LECTURES:
+            continue
+        answers = solutions(assignment)
+        for grade_id, good, bad in mistakes:
+            exercise = exercises.get(assignment, grade_id)
+            wrong = define(answers[grade_id].replace(good, bad), exercise.function)
+            result = exercises.diagnose(exercise, wrong)
+            assert result.kind == "misconception", (grade_id, result)
+
+
+# ---------------------------------------------------------------- fair: other correct answers pass
+
+def _projection_clip_first(x_adv, x, eps):
+    return x + (x_adv.clamp(0, 1) - x).clamp(-eps, eps)
+
+
+def _projection_min_max(x_adv, x, eps):
+    return torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
+
+
+def _fgsm_summed(model, x, y, eps):
+    x = x.clone().requires_grad_(True)
+    F.cross_entropy(model(x), y, reduction="sum").backward()
+    return torch.clamp(x.detach() + eps * torch.sign(x.grad), 0, 1)
+
+
+def _fast_at_other_draw(model, x, y, eps, alpha, generator):
+    start = (x + torch.empty_like(x).uniform_(-eps, eps, generator=generator)).clamp(0, 1).requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(start), y, reduction="sum"), start)
+    return torch.min(torch.max(start.detach() + alpha * grad.sign(), x - eps), x + eps).clamp(0, 1)
+
+
+def _flip_numpy_style(W, b, x, y, t):
+    diff = (W[y] - W[t]).numpy()
+    return float((diff @ x.numpy() + float(b[y] - b[t])) / abs(diff).sum())
+
+
+def _transfer_masked_mean(target_model, x_adv, x, y):
+    correct = target_model(x).argmax(1).eq(y)
+    return target_model(x_adv[correct]).argmax(1).ne(y[correct]).float().mean().item()
+
+
+@pytest.mark.parametrize("key,answer", [
+    (("01_adversarial_examples", "ex3-projection"), _projection_clip_first),
+    (("01_adversarial_examples", "ex3-projection"), _projection_min_max),
+    (("01_adversarial_examples", "ex2-fgsm"), _fgsm_summed),
+    (("02_linear_explanation", "ex1-worst-perturbation"), lambda w, eps: torch.where(w > 0, eps, -eps) * (w != 0)),
+    (("02_linear_explanation", "ex3-min-flip"), _flip_numpy_style),
+    (("03_defenses_transferability", "ex2-fast-at"), _fast_at_other_draw),
+    (("03_defenses_transferability", "ex3-transfer"), _transfer_masked_mean),
+], ids=lambda v: v.__name__ if callable(v) else v[1])
+def test_other_correct_answers_are_accepted(key, answer):
+    result = exercises.diagnose(exercises.EXERCISES[key], answer)
+    assert result.ok, result.message
+
+
+def test_a_stochastic_answer_outside_the_bands_is_rejected_and_the_bands_are_stored():
+    exercise = exercises.get("03", "ex2-fast-at")
+
+    def random_start_only(model, x, y, eps, alpha, generator):
+        return (x + (torch.rand(x.shape, generator=generator) * 2 - 1) * eps).clamp(0, 1)
+
+    result = exercises.diagnose(exercise, random_start_only)
+    assert not result.ok and "outside the range" in result.message
+    stored = exercises.bands(exercise)
+    assert stored["seeds"] == exercise.band_seeds >= 20
+    assert (ROOT / "solutions" / exercise.assignment / "bands.json").is_file()
+
+
+def test_regenerating_the_bands_gives_the_stored_file():
+    assert calibrate_bands.main(["--check"]) == 0, "solutions/*/bands.json is stale: run scripts/calibrate_bands.py"
+
+
+# ---------------------------------------------------------------- shortcuts
+
+def _alias_fgsm(model, x, y, eps):
+    from coursekit.attacks import fgsm as helper
+    return helper(model, x, y, eps)
+
+
+def _torchattacks_fgsm(model, x, y, eps):
+    import torchattacks
+    return torchattacks.FGSM(model, eps=eps)(x, y)
+
+
+def _fast_at_via_fgsm(model, x, y, eps, alpha, generator):
+    start = (x + (torch.rand(x.shape, generator=generator) * 2 - 1) * eps).clamp(0, 1)
+    return attacks.project_linf(attacks.fgsm(model, start, y, alpha), x, eps)
+
+
+def _transfer_via_matrix(target_model, x_adv, x, y):
+    result = transfer.transfer_matrix({"s": target_model}, {"t": target_model}, x, y, attack=lambda m, a, b: x_adv)
+    return float(result["success"][0][0])
+
+
+@pytest.mark.parametrize("key,answer,called", [
+    (("01_adversarial_examples", "ex2-fgsm"), lambda m, x, y, e: attacks.fgsm(m, x, y, e), "coursekit.attacks.fgsm"),
+    (("01_adversarial_examples", "ex2-fgsm"), _alias_fgsm, "coursekit.attacks.fgsm"),
+    (("01_adversarial_examples", "ex2-fgsm"), _torchattacks_fgsm, "torchattacks"),
+    (("01_adversarial_examples", "ex3-projection"), attacks.project_linf, "coursekit.attacks.project_linf"),
+    (("02_linear_explanation", "ex2-fgsm-logistic"), lambda w, x, y, e: linear.fgsm_linear(w, 0.0, x, y.long(), e),
+     "coursekit.linear.fgsm_linear"),
+    (("03_defenses_transferability", "ex1-bypass-loss"),
+     lambda z, d, y, lam: defenses.bypass_loss(z, d, y, lam, kind="ce"), "coursekit.defenses.bypass_loss"),
+    (("03_defenses_transferability", "ex2-fast-at"), _fast_at_via_fgsm, "coursekit.attacks.fgsm"),
+    (("03_defenses_transferability", "ex3-transfer"), _transfer_via_matrix, "coursekit.transfer.transfer_matrix"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_an_answer_that_calls_the_library_is_named_a_shortcut(key, answer, called):
+    pytest.importorskip("torchattacks") if called == "torchattacks" else None
+    exercise = exercises.EXERCISES[key]
+    result = exercises.diagnose(exercise, answer)
+    assert result.kind == "shortcut" and called in result.message, result
+    assert f"write {exercise.function} yourself" in result.message
+
+
+# ---------------------------------------------------------------- clear messages, never a traceback
+
+def test_missing_unanswered_crashing_and_mistyped_answers_get_clear_messages():
+    key = ("01_adversarial_examples", "ex2-fgsm")
+    with pytest.raises(AssertionError, match="my_fgsm is not defined: run the cell with your answer"):
+        exercises.grade(*key, {"something_else": 1})           # deleted or moved below the check
+
+    def unanswered(model, x, y, eps):
+        raise NotImplementedError()
+
+    def crashes(model, x, y, eps):
+        return x + eps * undefined_name  # noqa: F821
+
+    def returns_numpy(model, x, y, eps):
+        return x.numpy()
+
+    messages = {f.__name__: exercises.diagnose(exercises.EXERCISES[key], f).message
+                for f in (unanswered, crashes, returns_numpy)}
+    assert "not answered yet" in messages["unanswered"]
+    assert messages["crashes"] == "my_fgsm raised NameError: name 'undefined_name' is not defined"
+    assert "must return a torch.Tensor, not ndarray" in messages["returns_numpy"]
+    with pytest.raises(AssertionError, match="must be a function"):
+        exercises.grade(*key, {"my_fgsm": 3})
+
+
+def test_the_answer_cannot_change_the_models_mode_for_the_rest_of_the_notebook():
+    model = zoo.load("mnist_cnn").train()
+
+    def sets_eval(m, x, y, eps):
+        m.eval()
+        return x
+
+    exercises._call(sets_eval, (model, torch.zeros(1, 1, 28, 28), torch.zeros(1, dtype=torch.long), 0.1))
+    assert model.training
+
+
+def test_a_failed_hidden_check_reaches_the_feedback_as_its_hint_only():
+    exercise = exercises.get("01", "ex2-fgsm")
+    wrong = exercise.misconceptions[0]
+    try:
+        exercises.grade("01_adversarial_examples", "ex2-fgsm", {"my_fgsm": wrong.wrong})
+    except AssertionError as err:
+        evalue = str(err)
+    hidden = source_notebook("01_adversarial_examples")
+    cell = next(c for c in hidden.cells if c.get("id") == "ex2-fgsm-hidden").copy()
+    cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue=evalue,
+                                           traceback=["---", "exercises.grade(...)", "raise AssertionError"])]
+    cell, _ = feedback.HideHiddenTests().preprocess_cell(cell, {}, 0)
+    assert cell.outputs[0]["traceback"] == [f"AssertionError: {wrong.hint}"]
+    assert "grade(" not in cell.source
+
+
+# ---------------------------------------------------------------- what students receive
+
+@pytest.mark.parametrize("assignment", LECTURES)
+def test_released_notebooks_hold_no_hidden_checks_no_solutions_and_honest_public_messages(assignment):
+    released = released_notebook(assignment)
+    text = "\n".join(c.source for c in released.cells)
+    assert "BEGIN HIDDEN TESTS" not in text and "_exercises.grade" not in text and "BEGIN SOLUTION" not in text
+    for grade_id, answer in solutions(assignment).items():
+        body = [line.strip() for line in answer.splitlines()[1:] if line.strip()]
+        for line in body:
+            assert line not in text, f"{assignment}/{grade_id}: the solution line {line!r} is in the released notebook"
+    assert "all tests passed" not in text.lower()
+    for cell in released.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and cell.get("id", "").endswith("-tests"):
+            points = meta["points"]
+            unit = "point" if points == 1 else "points"
+            assert re.search(rf'print\("public checks passed \({points} {unit}\); \d+ hidden checks? run at grading"\)',
+                             cell.source), cell.get("id")
+
+
+@pytest.mark.parametrize("assignment", LECTURES)
+def test_each_exercise_has_a_self_check_cell_that_runs_nothing_while_grading(assignment):
+    nb = released_notebook(assignment)
+    ids = [c.get("id") for c in nb.cells]
+    for grade_id in solutions(assignment):
+        cell_id = f"{grade_id}-selfcheck"
+        assert cell_id in ids and ids.index(cell_id) == ids.index(f"{grade_id}-hidden") + 1
+        source = nb.cells[ids.index(cell_id)].source
+        assert all(line.startswith("#") for line in source.splitlines())
+        assert f'check("{assignment[:2]}", "{grade_id}",' in source and f'hint("{assignment[:2]}", "{grade_id}", 1)' in source
+
+
+def test_self_learner_check_and_hint_ladder(capsys):
+    exercise = exercises.get("02", "ex3-min-flip")
+    assert not exercises.check("02", "ex3-min-flip", exercise.misconceptions[0].wrong)
+    out = capsys.readouterr().out
+    assert "not yet" in out and exercise.misconceptions[0].hint in out
+    assert exercises.check("02_linear_explanation", "ex3-min-flip", {"min_flip_eps": exercises._flip_ref})
+    assert [exercises.hint("02", "ex3-min-flip", level) for level in (1, 2, 3)] == list(exercise.hints)
+    with pytest.raises(ValueError, match="level must be 1"):
+        exercises.hint("02", "ex3-min-flip", 4)
+    with pytest.raises(ValueError, match="No exercise 02/ex9"):
+        exercises.get("02", "ex9")
+
+
+def test_every_explorer_has_a_static_fallback_used_while_grading():
+    from coursekit import widgets
+
+    explorers = [obj for obj in vars(widgets).values()
+                 if isinstance(obj, type) and obj.__module__ == widgets.__name__ and hasattr(obj, "widget")]
+    assert explorers
+    for cls in explorers:
+        assert callable(getattr(cls, "static", None)), f"{cls.__name__} has no static fallback"
+
+    class Probe:
+        def static(self, **kw):
+            return "static figure"
+
+        def widget(self):
+            raise AssertionError("no widget while grading")
+
+    assert widgets.show(Probe()) == "static figure"        # tests run with COURSEKIT_FAST=1
+
+
+def test_duplicated_cells_keep_one_graded_copy_and_a_moved_answer_gets_a_clear_message():
+    """nbgrader's DeduplicateIds keeps the LAST cell of a grade id graded (earlier copies become plain
+    cells that still run, so the last definition of the answer is the one graded); an answer cell moved
+    below its check leaves the name undefined there, and the check says so instead of a NameError."""
+    from nbgrader.preprocessors import DeduplicateIds
+
+    nb = released_notebook("01_adversarial_examples")
+    index = next(i for i, c in enumerate(nb.cells) if c.get("id") == "ex2-fgsm-tests")
+    nb.cells.insert(index + 1, nbformat.from_dict(nb.cells[index]))            # the public check, duplicated
+    nb, _ = DeduplicateIds().preprocess(nb, {})
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "ex2-fgsm-tests"]
+    assert len(graded) == 1 and nb.cells.index(graded[0]) == index + 1
+    with pytest.raises(AssertionError, match="if you deleted or moved that cell, restore it above this one"):
+        exercises.grade("01_adversarial_examples", "ex2-fgsm", {})
