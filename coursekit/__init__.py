@@ -10,9 +10,9 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "annotation", "attacks", "checks", "cli", "data", "defenses", "gan", "grading",
-    "linear", "metrics", "mobilenet", "models", "plotting", "runtime", "training", "transfer",
-    "widgets", "zoo",
+    "annotation", "applications", "attacks", "checks", "cli", "data", "defenses", "doctor",
+    "exercises", "feedback", "gan", "grading", "linear", "metrics", "mobilenet", "models",
+    "plotting", "runtime", "sandbox", "site", "training", "transfer", "widgets", "zoo",
 }
 
 

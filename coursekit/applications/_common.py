@@ -1,0 +1,99 @@
+"""Small helpers shared by the GAN applications (validation, modes, seeding)."""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from coursekit.checks import CourseKitError
+
+
+def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    """An integer ``>= minimum`` (bools rejected)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise CourseKitError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return value
+
+
+def check_positive_float(value, name: str) -> float:
+    """A finite number > 0."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise CourseKitError(f"{name} must be a positive number, got {value!r}.") from None
+    if not (v > 0 and math.isfinite(v)):
+        raise CourseKitError(f"{name} must be a positive number, got {value!r}.")
+    return v
+
+
+def check_fraction(value, name: str, *, open_low: bool = False, open_high: bool = False) -> float:
+    """A number in [0, 1] (optionally excluding an end)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise CourseKitError(f"{name} must be a number in [0, 1], got {value!r}.") from None
+    if not (0.0 <= v <= 1.0) or (open_low and v == 0.0) or (open_high and v == 1.0):
+        lo, hi = "(" if open_low else "[", ")" if open_high else "]"
+        raise CourseKitError(f"{name} must be a number in {lo}0, 1{hi}, got {value!r}.")
+    return v
+
+
+def check_same_shape(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
+    if a.shape != b.shape:
+        raise CourseKitError(
+            f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}."
+        )
+
+
+@contextmanager
+def eval_mode(*models: nn.Module) -> Iterator[None]:
+    """Put models in eval mode; restore each one's previous mode afterwards."""
+    modes = [m.training for m in models]
+    for m in models:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, mode in zip(models, modes):
+            m.train(mode)
+
+
+def device_of(model: nn.Module) -> torch.device:
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+class BatchSampler:
+    """Epoch-wise shuffled mini-batch indices from a seeded ``torch.Generator``."""
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator):
+        if batch_size > n:
+            raise CourseKitError(f"batch_size={batch_size} is larger than the data ({n} examples).")
+        self.n, self.batch_size, self.generator = n, batch_size, generator
+        self._order = torch.randperm(n, generator=generator)
+        self._cursor = 0
+
+    def next(self) -> torch.Tensor:
+        if self._cursor + self.batch_size > self.n:
+            self._order = torch.randperm(self.n, generator=self.generator)
+            self._cursor = 0
+        idx = self._order[self._cursor:self._cursor + self.batch_size]
+        self._cursor += self.batch_size
+        return idx
+
+
+def adam(params, lr: float) -> torch.optim.Optimizer:
+    """Adam with the GAN betas (0.5, 0.999) of Radford et al. (2016)."""
+    return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
+
+
+def round_to_float16(model: nn.Module) -> None:
+    """Round floating-point weights through float16 in place (what the zoo ships)."""
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
