@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.coursekit-installed
 MIRROR := $(wildcard ../shared/data/MNIST/raw)
 export COURSEKIT_DATA ?= $(if $(MIRROR),$(abspath ../shared/data),)
 
-.PHONY: setup course test test-fast lab release zoo examples clean
+.PHONY: setup course test test-fast lab release zoo examples clean site doctor browser-deps test-browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,19 @@ release: $(STAMP)          ## regenerate notebooks/ from solutions/ (and the exa
 
 zoo: $(STAMP)              ## retrain the shipped models (needs the full MNIST in COURSEKIT_DATA)
 	$(VENV)/bin/coursekit zoo build
+
+site: $(STAMP)             ## static HTML course site in build/site/ (runs every lecture; FULL=1: full budgets)
+	$(VENV)/bin/coursekit site $(if $(FULL),--full,)
+
+doctor: $(STAMP)           ## is this machine ready? Python, packages, widgets, weights, data, device
+	$(VENV)/bin/coursekit doctor
+
+browser-deps: $(STAMP)     ## Debian's Chromium (needs root/apt) and playwright, for tests/test_browser.py
+	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+	$(PY) -m pip install --quiet playwright
+
+test-browser: browser-deps ## widgets in a real JupyterLab + headless Chromium; screenshots in build/browser/
+	$(VENV)/bin/pytest -q tests/test_browser.py
 
 clean:
 	rm -rf build submitted autograded feedback gradebook.db

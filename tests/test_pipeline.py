@@ -13,6 +13,14 @@ from coursekit.checks import CourseKitError
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted(ROOT.glob("solutions/*/*.ipynb"))
+
+
+def has_graded_cells(path: Path) -> bool:
+    """False for notebooks without exercises (00_start_here): released and executed, not graded."""
+    return any(c.metadata.get("nbgrader", {}).get("grade") for c in nbformat.read(path, as_version=4).cells)
+
+
+GRADED = [p for p in SOLUTIONS if has_graded_cells(p)]
 sys.path.insert(0, str(ROOT / "scripts"))
 import make_example_submissions  # noqa: E402
 
@@ -52,12 +60,13 @@ def test_released_notebooks_hide_solutions_and_hidden_tests():
         assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
         nb = nbformat.read(path, as_version=4)
         graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-        assert len(graded) >= 2 and all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+        exercises = has_graded_cells(ROOT / "solutions" / path.parent.name / path.name)
+        assert (len(graded) >= 2 if exercises else not graded) and all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
 
 
 def test_example_submissions_are_in_sync(tmp_path):
     made = make_example_submissions.make(ROOT, tmp_path)
-    assert len(made) == 3 * len(list(ROOT.glob("notebooks/*/*.ipynb")))
+    assert len(made) == 3 * len(GRADED)
     for path in made:
         bundled = ROOT / "examples" / "submissions" / path.relative_to(tmp_path)
         assert _normalised(path) == _normalised(bundled), f"{bundled} is stale: run scripts/make_example_submissions.py"
@@ -97,7 +106,7 @@ def test_solution_notebook_executes_headless(notebook, tmp_path):
     assert len(images) >= 3, "a lecture shows its claims as figures"
 
 
-ASSIGNMENTS = sorted({p.parent.name for p in SOLUTIONS})
+ASSIGNMENTS = sorted({p.parent.name for p in GRADED})  # nothing to autograde without exercises
 
 
 @pytest.mark.slow
