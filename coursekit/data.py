@@ -181,6 +181,22 @@ def load_dataset(dataset: str = "mnist", split: str = "train", *, limit: int | N
     return _to_tensors(images, labels)
 
 
+def embedded_mnist(split: str = "test", *, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The MNIST digits shipped in the package (4,000 train / 1,000 test, class-balanced), whatever
+    mirror or cache this machine has: fixed inputs for graders, bands and tests that must give the
+    same numbers everywhere. Same format as :func:`load_mnist`."""
+    _check_name("mnist", split)
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise CourseKitError(f"limit must be a positive integer or None, got {limit!r}.")
+    path = _embedded_path("mnist")
+    if path is None:
+        raise DataUnavailableError("The embedded MNIST digits are missing from this coursekit install: "
+                                   "reinstall coursekit (they ship in coursekit/assets/).")
+    with np.load(path) as npz:
+        images, labels = npz[f"{split}_images"][:limit], npz[f"{split}_labels"][:limit]
+    return _to_tensors(images, labels)
+
+
 def load_mnist(split: str = "train", *, limit: int | None = None,
                download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST digits as float32 ``(N, 1, 28, 28)`` in [0, 1] and int64 labels."""

@@ -128,3 +128,19 @@ def test_any_prefix_of_the_embedded_digits_is_mixed(offline):
     for split in ("train", "test"):
         _, y = data.load_mnist(split, limit=100)
         assert len(torch.unique(y)) == 10
+
+
+def test_embedded_mnist_ignores_the_mirror_and_cache(monkeypatch, tmp_path):
+    """Graders and bands read the shipped digits, so a mirror cannot change their numbers."""
+    from coursekit import data as _data
+    with monkeypatch.context() as patch:
+        patch.delenv("COURSEKIT_DATA", raising=False)
+        patch.setenv("COURSEKIT_CACHE", str(tmp_path / "empty"))
+        x_ref, y_ref = _data.load_mnist("test")
+    monkeypatch.setenv("COURSEKIT_DATA", str(tmp_path / "elsewhere"))
+    x, y = _data.embedded_mnist("test")
+    assert torch.equal(x, x_ref) and torch.equal(y, y_ref) and x.shape == (1000, 1, 28, 28)
+    assert _data.embedded_mnist("train", limit=7)[0].shape == (7, 1, 28, 28)
+    assert set(_data.embedded_mnist("test")[1].tolist()) == set(range(10))
+    with pytest.raises(CourseKitError, match="split"):
+        _data.embedded_mnist("validation")

@@ -32,9 +32,9 @@ def feature_pair():
 
 @pytest.fixture(scope="module")
 def mnist():
-    """Random subsets: 1,000 train and 500 test digits."""
-    x_train, _ = data.load_mnist("train", download=False)
-    x_test, _ = data.load_mnist("test", download=False)
+    """Random subsets of the embedded digits: 1,000 train and 500 test digits."""
+    x_train, _ = data.embedded_mnist("train")
+    x_test, _ = data.embedded_mnist("test")
     g = torch.Generator().manual_seed(0)
     return (x_train[torch.randperm(len(x_train), generator=g)[:1000]],
             x_test[torch.randperm(len(x_test), generator=g)[:500]])
@@ -447,7 +447,7 @@ def test_mnist_inception_score_of_real_digits_is_high(mnist):
 
 
 def test_inception_score_of_class_sorted_images_needs_the_shuffle():
-    x, y = data.load_mnist("test", download=False)
+    x, y = data.embedded_mnist("test")
     x_sorted = x[torch.argsort(y, stable=True)][::2]  # 500 digits, all 0s first, then all 1s, ...
     logits = metrics.extract_features(x_sorted, kind="logits", progress=False)
     assert logits.shape == (500, 10)
