@@ -6,6 +6,8 @@ silently producing a wrong answer.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -78,4 +80,15 @@ def check_nonnegative(value: float, name: str) -> float:
         raise CourseKitError(f"{name} must be a number, got {value!r}.") from None
     if not v >= 0 or v == float("inf"):
         raise CourseKitError(f"{name} must be a finite number >= 0, got {value!r}.")
+    return v
+
+
+def check_positive_float(value, name: str) -> float:
+    """A finite number > 0."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise CourseKitError(f"{name} must be a positive number, got {value!r}.") from None
+    if not (v > 0 and math.isfinite(v)):
+        raise CourseKitError(f"{name} must be a positive number, got {value!r}.")
     return v

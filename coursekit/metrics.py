@@ -370,6 +370,18 @@ def _inside_any_ball(points: torch.Tensor, centres: torch.Tensor, radii: torch.T
                       for block in points.split(batch_size)])
 
 
+def _feature_pair(real_features, fake_features) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two ``(N, d)`` / ``(M, d)`` feature matrices of the same ``d``, on the real features' device."""
+    real = _as_matrix(real_features, "real_features")
+    fake = _as_matrix(fake_features, "fake_features").to(real.device)
+    if real.shape[1] != fake.shape[1]:
+        raise CourseKitError(
+            f"real_features and fake_features must have the same dimension d, got "
+            f"{real.shape[1]} and {fake.shape[1]}."
+        )
+    return real, fake
+
+
 def precision_recall(real_features, fake_features, k: int = 3, *,
                      batch_size: int = 1024) -> tuple[float, float]:
     """Improved precision and recall (Kynkäänniemi et al. 2019), kernel-free.
@@ -383,13 +395,7 @@ def precision_recall(real_features, fake_features, k: int = 3, *,
     real_features: ``(N, d)``, fake_features: ``(M, d)``, ``k < min(N, M)``.
     Distances are computed in float64 in blocks of ``batch_size`` rows.
     """
-    real = _as_matrix(real_features, "real_features")
-    fake = _as_matrix(fake_features, "fake_features").to(real.device)
-    if real.shape[1] != fake.shape[1]:
-        raise CourseKitError(
-            f"real_features and fake_features must have the same dimension d, got "
-            f"{real.shape[1]} and {fake.shape[1]}."
-        )
+    real, fake = _feature_pair(real_features, fake_features)
     k = _check_positive_int(k, "k")
     batch_size = _check_positive_int(batch_size, "batch_size")
     if k >= min(real.shape[0], fake.shape[0]):
@@ -422,13 +428,7 @@ def density_coverage(real_features, fake_features, k: int = 5, *,
 
     real_features: ``(N, d)``, fake_features: ``(M, d)``, ``k < N``; float64 distances in blocks.
     """
-    real = _as_matrix(real_features, "real_features")
-    fake = _as_matrix(fake_features, "fake_features").to(real.device)
-    if real.shape[1] != fake.shape[1]:
-        raise CourseKitError(
-            f"real_features and fake_features must have the same dimension d, got "
-            f"{real.shape[1]} and {fake.shape[1]}."
-        )
+    real, fake = _feature_pair(real_features, fake_features)
     k = _check_positive_int(k, "k")
     batch_size = _check_positive_int(batch_size, "batch_size")
     if k >= real.shape[0]:

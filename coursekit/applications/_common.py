@@ -1,14 +1,13 @@
 """Small helpers shared by the GAN applications (validation, modes, seeding)."""
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager
 from typing import Iterator
 
 import torch
 from torch import nn
 
-from coursekit.checks import CourseKitError
+from coursekit.checks import CourseKitError, check_positive_float  # noqa: F401 (re-exported)
 
 
 def check_positive_int(value, name: str, minimum: int = 1) -> int:
@@ -16,17 +15,6 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise CourseKitError(f"{name} must be an integer >= {minimum}, got {value!r}.")
     return value
-
-
-def check_positive_float(value, name: str) -> float:
-    """A finite number > 0."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise CourseKitError(f"{name} must be a positive number, got {value!r}.") from None
-    if not (v > 0 and math.isfinite(v)):
-        raise CourseKitError(f"{name} must be a positive number, got {value!r}.")
-    return v
 
 
 def check_fraction(value, name: str, *, open_low: bool = False, open_high: bool = False) -> float:

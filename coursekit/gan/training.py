@@ -15,7 +15,6 @@ with Adam (betas (0.5, 0.999)) and separate learning rates for G and D.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -23,7 +22,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from coursekit.checks import CourseKitError, check_images, check_labels
+from coursekit.checks import CourseKitError, check_images, check_labels, check_positive_float
 from coursekit.gan.losses import check_real_label, discriminator_loss, get_generator_loss
 from coursekit.gan.models import generate, is_conditional
 
@@ -81,16 +80,6 @@ def _check_positive_int(value, name: str) -> int:
     return value
 
 
-def _check_lr(value, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise CourseKitError(f"{name} must be a positive number, got {value!r}.") from None
-    if not (v > 0 and math.isfinite(v)):
-        raise CourseKitError(f"{name} must be a positive number, got {value!r}.")
-    return v
-
-
 class GANTrainer:
     """Trains a generator against a discriminator and records what happens.
 
@@ -132,7 +121,7 @@ class GANTrainer:
         get_generator_loss(generator_loss)  # validates the name
         self.generator_loss = generator_loss
         self.label_smoothing = check_real_label(label_smoothing)
-        self.lr_g, self.lr_d = _check_lr(lr_g, "lr_g"), _check_lr(lr_d, "lr_d")
+        self.lr_g, self.lr_d = check_positive_float(lr_g, "lr_g"), check_positive_float(lr_d, "lr_d")
         if isinstance(sample_every, bool) or not isinstance(sample_every, int) or sample_every < 0:
             raise CourseKitError(f"sample_every must be an integer >= 0, got {sample_every!r}.")
         self.sample_every = sample_every
