@@ -12,6 +12,10 @@ Every graded exercise of the course is an :class:`Exercise` in ``EXERCISES``, ke
   e.g. a random start drawn without the generator);
 - ``forbidden``: coursekit functions that the answer may not call (the exercise asks to write them);
 - ``hints``: the ladder (hint, stronger hint, solution);
+- ``wrap`` (exercises whose answer acts on state, e.g. a GAN training step that updates models and
+  optimisers): turns an answer into a pure function of the probe arguments (build fresh state from
+  them, run the answer, return what it changed as one tensor); the reference and the wrong answers
+  are wrapped the same way. A wrapper raises :class:`AnswerFormError` for an answer of the wrong form;
 - ``band_stats`` (stochastic exercises): statistics graded against bands computed from the reference
   under many seeds, stored in ``solutions/<assignment>/bands.json`` (``scripts/calibrate_bands.py``).
 
@@ -43,6 +47,10 @@ from coursekit.checks import CourseKitError
 
 # Third-party libraries that implement the attacks: executing their code is a shortcut too.
 ATTACK_LIBRARIES = ("torchattacks", "art", "foolbox", "cleverhans", "advertorch")
+
+
+class AnswerFormError(Exception):
+    """Raised by an exercise's ``wrap`` when the answer returns the wrong kind of result."""
 
 
 @dataclass
@@ -83,7 +91,9 @@ class Exercise:
     exact: bool = True                              # False: outputs may differ from the reference
     band_stats: Callable | None = None              # (fn, seed) -> {stat: value}
     band_seeds: int = 0
+    band_min_margin: float = 0.02                   # the least widening of a band (in the stat's units)
     properties: list[tuple[Callable[[Callable], bool], str]] = field(default_factory=list)
+    wrap: Callable[[Callable], Callable] | None = None     # answer -> pure function of the probe args
 
     @property
     def key(self) -> tuple[str, str]:
@@ -125,9 +135,16 @@ def _forbidden_codes(names: Sequence[str]) -> dict:
 
     codes = {}
     for dotted in names:
-        module, _, attr = dotted.rpartition(".")
-        fn = getattr(importlib.import_module(module), attr)
-        codes[getattr(fn, "__code__", None)] = dotted
+        parts = dotted.split(".")
+        for cut in range(len(parts) - 1, 0, -1):     # the longest importable prefix, then attributes
+            try:
+                obj = importlib.import_module(".".join(parts[:cut]))
+            except ImportError:
+                continue
+            for attr in parts[cut:]:
+                obj = getattr(obj, attr)           # also methods: coursekit.gan.VirtualBatchNorm.forward
+            break
+        codes[getattr(obj, "__code__", None)] = dotted
     codes.pop(None, None)
     return codes
 
@@ -203,10 +220,14 @@ def _type_problem(exercise: Exercise, out, ref) -> str | None:
             return f"{name} must return a scalar tensor (the mean over the batch), got shape {tuple(out.shape)}."
         return None
     if out.shape != ref.shape:
-        return f"{name} must return a tensor of shape {tuple(ref.shape)} (like its input), got {tuple(out.shape)}."
+        return f"{name} must return a tensor of shape {tuple(ref.shape)}, got {tuple(out.shape)}."
     if out.requires_grad:
         return f"{name} must return a detached tensor: call .detach() on the result."
     return None
+
+
+def _pure(exercise: Exercise, fn: Callable) -> Callable:
+    return exercise.wrap(fn) if exercise.wrap is not None else fn
 
 
 def _outputs(fn: Callable, cases: list[tuple]) -> list:
@@ -227,7 +248,7 @@ def _known_outputs(exercise: Exercise, which: str, fn: Callable) -> list:
     """Outputs of the reference or of a misconception's wrong answer (deterministic: computed once)."""
     key = (exercise.key, which)
     if key not in _CACHE:
-        _CACHE[key] = _outputs(fn, _cases(exercise))
+        _CACHE[key] = _outputs(_pure(exercise, fn), _cases(exercise))
     return _CACHE[key]
 
 
@@ -244,7 +265,7 @@ def bands_path(assignment: str, root: Path | None = None) -> Path:
 
 def calibrate(exercise: Exercise) -> dict:
     """Bands for each statistic: [min, max] of the reference over ``band_seeds`` seeds, widened
-    by a quarter of the range (and at least 0.02) so a correct answer with another random draw fits."""
+    by a quarter of the range (and at least ``band_min_margin``) so a correct answer with another random draw fits."""
     stats: dict[str, list[float]] = {}
     for seed in range(exercise.band_seeds):
         for name, value in exercise.band_stats(exercise.reference, seed).items():
@@ -252,7 +273,7 @@ def calibrate(exercise: Exercise) -> dict:
     bands = {}
     for name, values in sorted(stats.items()):
         lo, hi = min(values), max(values)
-        margin = max(0.25 * (hi - lo), 0.02)
+        margin = max(0.25 * (hi - lo), exercise.band_min_margin)
         bands[name] = {"low": round(lo - margin, 4), "high": round(hi + margin, 4),
                        "reference_mean": round(sum(values) / len(values), 4)}
     return {"seeds": exercise.band_seeds, "stats": bands}
@@ -308,10 +329,12 @@ def diagnose(exercise: Exercise, fn: Callable | None) -> Diagnosis:
         return Diagnosis(False, "missing", f"{name} must be a function (def {name}(...)), not {type(fn).__name__}.")
     cases = _cases(exercise)
     references = _known_outputs(exercise, "reference", exercise.reference)
-    outputs, watch = [], _ShortcutWatch(exercise.forbidden)
+    outputs, watch, pure = [], _ShortcutWatch(exercise.forbidden), _pure(exercise, fn)
     for args in cases:
         try:
-            outputs.append(_call(fn, args, watch))
+            outputs.append(_call(pure, args, watch))
+        except AnswerFormError as err:
+            return Diagnosis(False, "type", str(err))
         except NotImplementedError:
             return Diagnosis(False, "not-answered", f"{name} is not answered yet: replace "
                              "`raise NotImplementedError()` by your code.")
@@ -898,4 +921,7 @@ register(Exercise(
 
 
 # Lecture entries kept in their own modules (they register themselves on import).
+from coursekit import exercises_04  # noqa: E402,F401  (04_gan_game)
+from coursekit import exercises_05  # noqa: E402,F401  (05_gan_training_tips)
+from coursekit import exercises_06  # noqa: E402,F401  (06_gan_applications)
 from coursekit import exercises_07  # noqa: E402,F401  (07_evaluating_gans)

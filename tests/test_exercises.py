@@ -9,10 +9,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from coursekit import attacks, defenses, exercises, feedback, linear, transfer, zoo
+from coursekit import attacks, defenses, exercises, feedback, gan, linear, transfer, zoo
+from coursekit.applications import private, superres, translation
 
 ROOT = Path(__file__).resolve().parents[1]
-LECTURES = ["01_adversarial_examples", "02_linear_explanation", "03_defenses_transferability", "07_evaluating_gans"]
+LECTURES = ["01_adversarial_examples", "02_linear_explanation", "03_defenses_transferability", "04_gan_game",
+            "05_gan_training_tips", "06_gan_applications", "07_evaluating_gans"]
 sys.path.insert(0, str(ROOT / "scripts"))
 import calibrate_bands  # noqa: E402
 import make_example_submissions  # noqa: E402
@@ -32,7 +34,7 @@ def released_notebook(assignment):
 def define(source: str, name: str):
     """Run an answer cell's source the way a notebook would and return the function it defines."""
     namespace = {"torch": torch, "F": F, "attacks": attacks, "defenses": defenses, "linear": linear,
-                 "transfer": transfer, "zoo": zoo}
+                 "transfer": transfer, "zoo": zoo, "gan": gan}
     exec(compile(source, f"<answer {name}>", "exec"), namespace)
     return namespace[name]
 
@@ -41,7 +43,11 @@ def solutions(assignment) -> dict:
     return make_example_submissions.solution_sources(source_notebook(assignment))
 
 
-def test_every_graded_exercise_of_lectures_01_to_03_is_registered_and_graded_by_the_registry():
+def test_every_graded_exercise_of_every_lecture_is_registered_and_graded_by_the_registry():
+    graded = sorted(p.parent.name for p in ROOT.glob("solutions/*/*.ipynb")
+                    if any(c.metadata.get("nbgrader", {}).get("solution")
+                           for c in nbformat.read(p, as_version=4).cells))
+    assert graded == LECTURES
     for assignment in LECTURES:
         nb = source_notebook(assignment)
         ids = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells if c.metadata.get("nbgrader")}
@@ -130,6 +136,68 @@ def _transfer_masked_mean(target_model, x_adv, x, y):
     return target_model(x_adv[correct]).argmax(1).ne(y[correct]).float().mean().item()
 
 
+def _d_loss_with_bce(real_logits, fake_logits):
+    return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+
+
+def _training_step_own_noise(G, D, opt_g, opt_d, real_batches, noise_batches):
+    """Draws its own noise (not the batches given): judged by the calibrated bands, not output for output."""
+    d_losses = []
+    for real in real_batches:
+        fake = G(torch.randn(len(real), 4)).detach()
+        loss = _d_loss_with_bce(D(real), D(fake))
+        opt_d.zero_grad()
+        loss.backward()
+        opt_d.step()
+        d_losses.append(loss.item())
+    g_loss = -F.logsigmoid(D(G(torch.randn(len(real_batches[0]), 4)))).mean()
+    opt_g.zero_grad()
+    g_loss.backward()
+    opt_g.step()
+    return {"d_loss": sum(d_losses) / len(d_losses), "g_loss": g_loss.item()}
+
+
+def _training_step_no_grad_fakes(G, D, opt_g, opt_d, real_batches, noise_batches):
+    k = len(real_batches)
+    with torch.no_grad():                           # another way to hold G fixed
+        fakes = [G(z) for z in noise_batches[:k]]
+    d_losses = []
+    for real, fake in zip(real_batches, fakes):
+        opt_d.zero_grad(set_to_none=False)
+        loss = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
+        loss.backward()
+        opt_d.step()
+        d_losses.append(loss.item())
+    opt_g.zero_grad()
+    g_loss = F.softplus(-D(G(noise_batches[k]))).mean()
+    g_loss.backward()
+    opt_g.step()
+    return {"d_loss": sum(d_losses) / k, "g_loss": g_loss.item()}
+
+
+def _smoothing_by_hand(real_logits, fake_logits, smooth=0.9):
+    real = smooth * F.softplus(-real_logits) + (1 - smooth) * F.softplus(real_logits)
+    return real.mean() + F.softplus(fake_logits).mean()
+
+
+def _vbn_by_concatenation(x, reference, eps=1e-5):
+    rows = []
+    for example in x:
+        batch = torch.cat([reference, example[None]])        # the example joins the reference batch
+        rows.append((example - batch.mean(0)) / torch.sqrt(batch.var(0, unbiased=False) + eps))
+    return torch.stack(rows)
+
+
+def _psnr_per_image_loop(x, y):
+    return torch.stack([-10 * torch.log10(F.mse_loss(a, b)) for a, b in zip(x, y)])
+
+
+def _nearest_by_broadcasting(queries, references):
+    q, r = queries.flatten(1), references.flatten(1)
+    return ((q[:, None, :] - r[None, :, :]) ** 2).sum(-1).sqrt().min(1).values
+
+
 @pytest.mark.parametrize("key,answer", [
     (("01_adversarial_examples", "ex3-projection"), _projection_clip_first),
     (("01_adversarial_examples", "ex3-projection"), _projection_min_max),
@@ -138,6 +206,16 @@ def _transfer_masked_mean(target_model, x_adv, x, y):
     (("02_linear_explanation", "ex3-min-flip"), _flip_numpy_style),
     (("03_defenses_transferability", "ex2-fast-at"), _fast_at_other_draw),
     (("03_defenses_transferability", "ex3-transfer"), _transfer_masked_mean),
+    (("04_gan_game", "ex1-d-loss"), _d_loss_with_bce),
+    (("04_gan_game", "ex2-optimal-d"), lambda p_data, p_g: 1 / (1 + p_g / p_data)),
+    (("04_gan_game", "ex3-ns-loss"), lambda l: -F.logsigmoid(l).mean()),
+    (("05_gan_training_tips", "ex1-training-step"), _training_step_own_noise),
+    (("05_gan_training_tips", "ex1-training-step"), _training_step_no_grad_fakes),
+    (("05_gan_training_tips", "ex2-smoothing"), _smoothing_by_hand),
+    (("05_gan_training_tips", "ex3-vbn"), _vbn_by_concatenation),
+    (("06_gan_applications", "ex1-cycle-loss"), lambda x, r: F.l1_loss(r, x)),
+    (("06_gan_applications", "ex2-psnr"), _psnr_per_image_loop),
+    (("06_gan_applications", "ex3-nearest-neighbour"), _nearest_by_broadcasting),
 ], ids=lambda v: v.__name__ if callable(v) else v[1])
 def test_other_correct_answers_are_accepted(key, answer):
     result = exercises.diagnose(exercises.EXERCISES[key], answer)
@@ -155,6 +233,30 @@ def test_a_stochastic_answer_outside_the_bands_is_rejected_and_the_bands_are_sto
     stored = exercises.bands(exercise)
     assert stored["seeds"] == exercise.band_seeds >= 20
     assert (ROOT / "solutions" / exercise.assignment / "bands.json").is_file()
+
+
+def test_a_training_step_is_judged_on_fresh_state_with_clear_messages_for_its_form():
+    exercise = exercises.get("05", "ex1-training-step")
+
+    def tensors_not_floats(G, D, opt_g, opt_d, real_batches, noise_batches):
+        out = exercises.EXERCISES[exercise.key].reference(G, D, opt_g, opt_d, real_batches, noise_batches)
+        return {key: torch.tensor(value) for key, value in out.items()}
+
+    result = exercises.diagnose(exercise, tensors_not_floats)
+    assert result.kind == "type" and "Python floats (loss.item())" in result.message
+    result = exercises.diagnose(exercise, lambda G, D, opt_g, opt_d, reals, noise: (1.0, 2.0))
+    assert result.kind == "type" and "dict with the keys 'd_loss' and 'g_loss'" in result.message
+
+    def own_noise_minimax(G, D, opt_g, opt_d, real_batches, noise_batches):
+        out = _training_step_own_noise(G, D, opt_g, opt_d, real_batches[:-1] or real_batches, noise_batches)
+        return out
+
+    # its own noise AND one D step too few: no misconception matches output for output, the bands catch it
+    three = exercises.diagnose(exercise, own_noise_minimax)
+    assert not three.ok, three
+    # the probes are rebuilt for every answer: running the reference twice gives the same outputs
+    first = exercises._call(exercise.wrap(exercise.reference), (1, 3, "adam"))
+    assert torch.equal(first, exercises._call(exercise.wrap(exercise.reference), (1, 3, "adam")))
 
 
 def test_regenerating_the_bands_gives_the_stored_file():
@@ -183,6 +285,17 @@ def _transfer_via_matrix(target_model, x_adv, x, y):
     return float(result["success"][0][0])
 
 
+def _step_via_library(G, D, opt_g, opt_d, real_batches, noise_batches):
+    d = [gan.discriminator_step(G, D, opt_d, r, z)["d_loss"] for r, z in zip(real_batches, noise_batches)]
+    return {"d_loss": sum(d) / len(d), "g_loss": gan.generator_step(G, D, opt_g, noise_batches[-1])["g_loss"]}
+
+
+def _vbn_via_layer(x, reference, eps=1e-5):
+    layer = gan.VirtualBatchNorm(x.shape[1], eps)
+    layer.set_reference(reference)
+    return layer(x).detach()
+
+
 @pytest.mark.parametrize("key,answer,called", [
     (("01_adversarial_examples", "ex2-fgsm"), lambda m, x, y, e: attacks.fgsm(m, x, y, e), "coursekit.attacks.fgsm"),
     (("01_adversarial_examples", "ex2-fgsm"), _alias_fgsm, "coursekit.attacks.fgsm"),
@@ -194,6 +307,18 @@ def _transfer_via_matrix(target_model, x_adv, x, y):
      lambda z, d, y, lam: defenses.bypass_loss(z, d, y, lam, kind="ce"), "coursekit.defenses.bypass_loss"),
     (("03_defenses_transferability", "ex2-fast-at"), _fast_at_via_fgsm, "coursekit.attacks.fgsm"),
     (("03_defenses_transferability", "ex3-transfer"), _transfer_via_matrix, "coursekit.transfer.transfer_matrix"),
+    (("04_gan_game", "ex1-d-loss"), lambda r, f: gan.discriminator_loss(r, f), "coursekit.gan.losses.discriminator_loss"),
+    (("04_gan_game", "ex3-ns-loss"), lambda l: gan.non_saturating_generator_loss(l),
+     "coursekit.gan.losses.non_saturating_generator_loss"),
+    (("05_gan_training_tips", "ex1-training-step"), _step_via_library, "coursekit.gan.training.discriminator_step"),
+    (("05_gan_training_tips", "ex2-smoothing"), lambda r, f, smooth=0.9: gan.discriminator_loss(r, f, real_label=smooth),
+     "coursekit.gan.losses.discriminator_loss"),
+    (("05_gan_training_tips", "ex3-vbn"), _vbn_via_layer, "coursekit.gan.vbn.VirtualBatchNorm"),
+    (("06_gan_applications", "ex1-cycle-loss"), translation.cycle_consistency_loss,
+     "coursekit.applications.translation.cycle_consistency_loss"),
+    (("06_gan_applications", "ex2-psnr"), lambda x, y: superres.psnr(x, y), "coursekit.applications.superres.psnr"),
+    (("06_gan_applications", "ex3-nearest-neighbour"), private.nearest_neighbour_distances,
+     "coursekit.applications.private.nearest_neighbour_distances"),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_an_answer_that_calls_the_library_is_named_a_shortcut(key, answer, called):
     pytest.importorskip("torchattacks") if called == "torchattacks" else None
