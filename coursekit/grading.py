@@ -95,6 +95,19 @@ def collect(root: Path, source: Path, names: list[str] | None = None) -> list[tu
     return pairs
 
 
+def _in_gradebook(root: Path, name: str) -> bool:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    if not (root / "gradebook.db").is_file():
+        return False
+    with Gradebook("sqlite:///" + str(root / "gradebook.db")) as gb:
+        try:
+            gb.find_assignment(name)
+        except MissingEntry:
+            return False
+    return True
+
+
 def autograde(root: Path, name: str, students: list[str] | None = None, *, feedback: bool = True,
               sandbox: bool = True, workers: int = 1, dask: str | object | None = None,
               limits=None, progress: bool = False) -> list[dict] | None:
@@ -118,6 +131,8 @@ def autograde(root: Path, name: str, students: list[str] | None = None, *, feedb
 
         return _sandbox.autograde(root, name, students, workers=workers, dask=dask, limits=limits,
                                   progress=progress, feedback=feedback)
+    if not _in_gradebook(root, name):     # a fresh clone: notebooks/ is committed, gradebook.db is not
+        nbgrader(root, "generate_assignment", name, "--force")
     if students:
         for student in students:
             nbgrader(root, "autograde", name, "--force", f"--student={student}")

@@ -130,3 +130,26 @@ def test_autograding_the_example_submissions(assignment, tmp_path):
     csv_path = grading.export_csv(rows, tmp_path / "grades.csv")
     lines = csv_path.read_text().splitlines()
     assert lines[0].startswith("student,assignment,score,max_score") and len(lines) == len(rows) + 1
+
+
+@pytest.mark.slow
+def test_plain_nbgrader_puts_a_deleted_test_cell_back_and_runs_it(tmp_path):
+    """`coursekit autograde --no-sandbox` (plain nbgrader, trusted submissions): a hidden test cell the
+    student deleted is re-added from the gradebook (OverwriteCells.add_missing_cells) and still fails a
+    wrong answer, so deleting it gains nothing."""
+    course = make_course_copy(tmp_path / "course")
+    assignment = "04_gan_game"
+    proc = subprocess.run([sys.executable, "-m", "coursekit.cli", "--root", str(course), "collect",
+                           str(course / "examples" / "submissions"), assignment],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    path = course / "submitted" / "carol_wrong" / assignment / f"{assignment}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells = [c for c in nb.cells if c.get("id") != "ex1-d-loss-hidden"]     # her ex1 answer is wrong
+    nbformat.write(nb, path)
+    grading.autograde(course, assignment, ["carol_wrong"], sandbox=False, feedback=False)
+    graded = nbformat.read(course / "autograded" / "carol_wrong" / assignment / f"{assignment}.ipynb", as_version=4)
+    restored = [c for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "ex1-d-loss-hidden"]
+    assert len(restored) == 1 and "was missing from the submission" in restored[0].source
+    row = next(r for r in grading.grades(course) if r["student"] == "carol_wrong" and r["assignment"] == assignment)
+    assert row["score"] <= row["max_score"] - 2, row        # the restored hidden check took its 2 points
