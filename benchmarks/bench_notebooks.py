@@ -84,7 +84,12 @@ def run(path: Path, mode: str, timeout: int) -> dict:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)     # the kernel, once it has exited
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     cell, cell_s = slowest_cell(nb)
-    assignment = path.parent.name
+    return row(path.parent.name, mode, seconds, cpu, cell, cell_s, error)
+
+
+def row(assignment: str, mode: str, seconds: float, cpu: float, cell: str, cell_s: float,
+        error: str | None) -> dict:
+    """One line of the report: the times against the declared budget, and the verdict."""
     limit = budget_for(assignment, mode)
     verdict = "FAILED" if error else ("ok" if seconds <= limit else "OVER BUDGET")
     return {"assignment": assignment, "mode": mode, "seconds": seconds, "cpu": cpu, "budget": limit,

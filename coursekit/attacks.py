@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from coursekit.checks import CourseKitError, check_images, check_labels, check_nonnegative
+from coursekit.checks import CourseKitError, check_images, check_int, check_labels, check_nonnegative
 
 __all__ = [
     "fgsm", "pgd", "project_linf", "project_l2", "carlini_wagner_l2",
@@ -93,12 +93,6 @@ def _num_classes(model: nn.Module, x: torch.Tensor) -> int:
             f"The model must return logits of shape (N, num_classes), got {tuple(logits.shape)}."
         )
     return logits.shape[1]
-
-
-def _check_int(value: int, name: str, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise CourseKitError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return value
 
 
 def _validated(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -223,12 +217,12 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
     """
     eps = check_nonnegative(eps, "eps")
     alpha = check_nonnegative(alpha, "alpha")
-    steps = _check_int(steps, "steps")
+    steps = check_int(steps, "steps", minimum=0)
     if not isinstance(norm, str) or norm.lower() not in NORMS:
         raise CourseKitError(f"Unknown norm {norm!r}: use 'linf' or 'l2'.")
     norm = norm.lower()
     if seed is not None:
-        _check_int(seed, "seed")
+        check_int(seed, "seed", minimum=0)
     x, y = _validated(model, x, y)
     if eps == 0:
         return x.clone()
@@ -297,7 +291,7 @@ def carlini_wagner_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, c: flo
     c = check_nonnegative(c, "c")
     kappa = check_nonnegative(kappa, "kappa")
     lr = check_nonnegative(lr, "lr")
-    steps = _check_int(steps, "steps")
+    steps = check_int(steps, "steps", minimum=0)
     x, y = _validated(model, x, y)
     # atanh(2x - 1), shrunk a hair so that pixels at exactly 0 or 1 stay finite
     w = torch.atanh((2 * x - 1) * (1 - 1e-6)).requires_grad_(True)
@@ -379,9 +373,9 @@ def fooling_image(
     if not 0 < confidence < 1:
         raise CourseKitError(f"confidence must be a probability in (0, 1), got {confidence!r}.")
     lr = check_nonnegative(lr, "lr")
-    max_steps = _check_int(max_steps, "max_steps")
+    max_steps = check_int(max_steps, "max_steps", minimum=0)
     if snapshot_every is not None:
-        _check_int(snapshot_every, "snapshot_every", minimum=1)
+        check_int(snapshot_every, "snapshot_every", minimum=1)
     reference = _model_parameter(model)
     device = reference.device if reference is not None else torch.device("cpu")
     if start is None:
@@ -464,7 +458,7 @@ def targeted_close_attack(
     """
     lam = check_nonnegative(lam, "lam")
     lr = check_nonnegative(lr, "lr")
-    steps = _check_int(steps, "steps")
+    steps = check_int(steps, "steps", minimum=0)
     if confidence is not None:
         confidence = check_nonnegative(confidence, "confidence")
         if not 0 < confidence < 1:

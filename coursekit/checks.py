@@ -83,6 +83,16 @@ def check_nonnegative(value: float, name: str) -> float:
     return v
 
 
+def check_int(value, name: str, minimum: int = 1) -> int:
+    """An integer ``>= minimum`` (Python or NumPy; bools rejected: ``True`` is not a count)."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        wanted = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise CourseKitError(f"{name} must be {wanted}, got {value!r}.")
+    return int(value)
+
+
 def check_positive_float(value, name: str) -> float:
     """A finite number > 0."""
     try:

@@ -28,7 +28,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from coursekit import attacks
-from coursekit.checks import CourseKitError, check_images, check_labels, check_nonnegative
+from coursekit.checks import CourseKitError, check_images, check_int, check_labels, check_nonnegative
 from coursekit.models import MNIST_MEAN, MNIST_STD, Normalize
 
 __all__ = [
@@ -47,12 +47,6 @@ def _check_model(model: nn.Module, name: str = "model") -> nn.Module:
     if not isinstance(model, nn.Module):
         raise CourseKitError(f"{name} must be a torch.nn.Module, got {type(model).__name__}.")
     return model
-
-
-def _check_int(value: int, name: str, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise CourseKitError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return value
 
 
 def _check_attack(attack: str | AttackFn) -> str | AttackFn:
@@ -98,8 +92,8 @@ def make_adversarial(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     _check_model(model)
     attack = _check_attack(attack)
     eps = check_nonnegative(eps, "eps")
-    steps = _check_int(steps, "steps")
-    batch_size = _check_int(batch_size, "batch_size", minimum=1)
+    steps = check_int(steps, "steps", minimum=0)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     alpha = _default_alpha(eps, steps) if alpha is None else check_nonnegative(alpha, "alpha")
     _check_pair(x, y)
     device = _device(model)
@@ -175,8 +169,8 @@ def train_detector(
     ``"attack_success_rate"`` (how often the crafted examples fool the classifier).
     """
     _check_model(classifier, "classifier")
-    epochs = _check_int(epochs, "epochs")
-    batch_size = _check_int(batch_size, "batch_size", minimum=1)
+    epochs = check_int(epochs, "epochs", minimum=0)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     lr = check_nonnegative(lr, "lr")
     _check_pair(x, y)
     x_adv = make_adversarial(classifier, x, y, attack=attack, eps=eps, alpha=alpha,
@@ -345,7 +339,7 @@ def adaptive_attack(classifier: nn.Module, detector: nn.Module, x: torch.Tensor,
     _check_model(detector, "detector")
     eps = check_nonnegative(eps, "eps")
     alpha = check_nonnegative(alpha, "alpha")
-    steps = _check_int(steps, "steps")
+    steps = check_int(steps, "steps", minimum=0)
     detector_weight = check_nonnegative(detector_weight, "detector_weight")
     _check_pair(x, y)
     y = y.to(x.device)
@@ -433,11 +427,11 @@ def adversarial_training(
         raise CourseKitError(f"Unknown method {method!r}: use 'pgd' or 'fgsm'.")
     method = method.lower()
     eps = check_nonnegative(eps, "eps")
-    epochs = _check_int(epochs, "epochs")
-    batch_size = _check_int(batch_size, "batch_size", minimum=1)
+    epochs = check_int(epochs, "epochs", minimum=0)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     eps_warmup_epochs = check_nonnegative(eps_warmup_epochs, "eps_warmup_epochs")
     if method == "pgd":
-        steps = _check_int(steps, "steps", minimum=1)
+        steps = check_int(steps, "steps", minimum=1)
         alpha = _default_alpha(eps, steps) if alpha is None else check_nonnegative(alpha, "alpha")
     else:
         steps = 1

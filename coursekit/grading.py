@@ -335,7 +335,7 @@ def execute_notebook(path: Path, out_path: Path | None = None, *, timeout: int =
     if fast:
         os.environ["COURSEKIT_FAST"] = "1"
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
                        resources={"metadata": {"path": str(Path(path).parent)}}).execute()
     finally:
         if env_backup is None:

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from coursekit.checks import CourseKitError, check_images
+from coursekit.checks import CourseKitError, check_images, check_int
 from coursekit.models import Normalize
 from coursekit.zoo import MissingWeightsError
 
@@ -89,12 +89,6 @@ def _as_matrix(x, name: str) -> torch.Tensor:
     if x.device.type == "mps":  # no float64 on Apple GPUs
         x = x.cpu()
     return x.to(torch.float64)
-
-
-def _check_positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise CourseKitError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 # ====================================================================== Fréchet distance
@@ -326,7 +320,7 @@ def inception_score(logits, splits: int = 10, *, ddof: int = 0,
     """
     x = _as_matrix(logits, "logits")
     n, c = x.shape
-    splits = _check_positive_int(splits, "splits")
+    splits = check_int(splits, "splits")
     if n < splits:
         raise CourseKitError(f"Need at least one sample per split: got N={n} logits for splits={splits}.")
     if ddof not in (0, 1):
@@ -396,8 +390,8 @@ def precision_recall(real_features, fake_features, k: int = 3, *,
     Distances are computed in float64 in blocks of ``batch_size`` rows.
     """
     real, fake = _feature_pair(real_features, fake_features)
-    k = _check_positive_int(k, "k")
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    k = check_int(k, "k")
+    batch_size = check_int(batch_size, "batch_size")
     if k >= min(real.shape[0], fake.shape[0]):
         raise CourseKitError(
             f"k={k} needs more than k samples in each set, got {real.shape[0]} real and "
@@ -429,8 +423,8 @@ def density_coverage(real_features, fake_features, k: int = 5, *,
     real_features: ``(N, d)``, fake_features: ``(M, d)``, ``k < N``; float64 distances in blocks.
     """
     real, fake = _feature_pair(real_features, fake_features)
-    k = _check_positive_int(k, "k")
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    k = check_int(k, "k")
+    batch_size = check_int(batch_size, "batch_size")
     if k >= real.shape[0]:
         raise CourseKitError(f"k={k} needs more than k real samples, got {real.shape[0]}.")
     if fake.shape[0] < 1:
@@ -692,7 +686,7 @@ def _eval_mode(module: nn.Module):
 
 def _batches(images: Images, batch_size: int, *, desc: str, progress: bool) -> Iterator[torch.Tensor]:
     """Yield batches of images ``(B, C, H, W)`` in [0, 1] from a tensor or an iterable of batches."""
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size")
     if isinstance(images, torch.Tensor):
         check_images(images, "images")
         total = math.ceil(images.shape[0] / batch_size)

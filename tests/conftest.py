@@ -35,3 +35,30 @@ def offline(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSEKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("COURSEKIT_OFFLINE", "1")
     return tmp_path
+
+
+def pytest_configure(config):
+    import time
+
+    config._coursekit_started = time.time()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """The notebook budget report: tests/test_pipeline.py times each lecture's fast (grading) path and
+    this prints it against benchmarks/bench_notebooks.py's BUDGETS (a report, never a failure)."""
+    import json
+    import sys
+
+    records = ROOT / "build" / "notebook_budgets"
+    started = getattr(config, "_coursekit_started", 0.0)
+    rows = [json.loads(p.read_text()) for p in sorted(records.glob("*.json"))
+            if p.stat().st_mtime >= started] if records.is_dir() else []     # this run's only
+    if not rows:
+        return
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_notebooks
+
+    over = [r["assignment"] for r in rows if r["verdict"] != "ok"]
+    terminalreporter.section("notebook budgets (fast path; a report, not a test)")
+    terminalreporter.write_line(bench_notebooks.table(rows, markdown=False))
+    terminalreporter.write_line("over budget: " + ", ".join(over) if over else "every notebook within its budget")

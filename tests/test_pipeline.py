@@ -1,8 +1,10 @@
 """The nbgrader pipeline end to end: release is in sync, notebooks run, grades are right."""
 import json
+import resource
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -22,7 +24,11 @@ def has_graded_cells(path: Path) -> bool:
 
 GRADED = [p for p in SOLUTIONS if has_graded_cells(p)]
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import bench_notebooks  # noqa: E402
 import make_example_submissions  # noqa: E402
+
+BUDGET_RECORDS = ROOT / "build" / "notebook_budgets"
 
 
 def make_course_copy(dest: Path) -> Path:
@@ -98,8 +104,17 @@ def test_cli_reports_bad_input_clearly(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", SOLUTIONS, ids=lambda p: p.parent.name)
 def test_solution_notebook_executes_headless(notebook, tmp_path):
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     out = grading.execute_notebook(notebook, tmp_path / notebook.name, fast=True)
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)           # the kernel, once it has exited
     nb = nbformat.read(out, as_version=4)
+    # The budget report (printed at the end of the run by conftest.py; not a timed test).
+    cell, cell_s = bench_notebooks.slowest_cell(nb)
+    BUDGET_RECORDS.mkdir(parents=True, exist_ok=True)
+    (BUDGET_RECORDS / f"{notebook.parent.name}.json").write_text(json.dumps(bench_notebooks.row(
+        notebook.parent.name, "fast", seconds, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+        cell, cell_s, None)))
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors, errors
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]

@@ -10,11 +10,6 @@ from torch import nn
 from coursekit.checks import CourseKitError, check_positive_float  # noqa: F401 (re-exported)
 
 
-def check_positive_int(value, name: str, minimum: int = 1) -> int:
-    """An integer ``>= minimum`` (bools rejected)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise CourseKitError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return value
 
 
 def check_fraction(value, name: str, *, open_low: bool = False, open_high: bool = False) -> float:

@@ -37,8 +37,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from coursekit.applications._common import adam, check_positive_float, check_positive_int, device_of, eval_mode
-from coursekit.checks import CourseKitError, check_images, check_labels, check_nonnegative
+from coursekit.applications._common import adam, check_positive_float, device_of, eval_mode
+from coursekit.checks import CourseKitError, check_int, check_images, check_labels, check_nonnegative
 
 TEXTURES = ("brick", "grass", "gravel")
 CLASSES = ("normal", "scratch", "spot")
@@ -66,7 +66,7 @@ def load_texture(name: str = "brick") -> torch.Tensor:
 
 def texture_patches(n: int, *, textures: tuple[str, ...] = TEXTURES, seed: int = 0) -> torch.Tensor:
     """``n`` random 28x28 crops, each from a uniformly chosen texture: ``(n, 1, 28, 28)`` in [0, 1]."""
-    n = check_positive_int(n, "n", minimum=0)
+    n = check_int(n, "n", minimum=0)
     sources = [load_texture(t) for t in textures]
     if not sources:
         raise CourseKitError("textures is empty: name at least one of " + ", ".join(TEXTURES) + ".")
@@ -92,7 +92,7 @@ def scratch_mask(n: int, *, seed: int = 0) -> torch.Tensor:
     Each segment has a random centre (inside the middle of the patch), angle,
     length 10-24 px and half-width 0.6-1.2 px; ``m(p) = clip(w + 0.5 - dist(p, segment), 0, 1)``.
     """
-    n = check_positive_int(n, "n", minimum=0)
+    n = check_int(n, "n", minimum=0)
     g = torch.Generator().manual_seed(seed)
     u = torch.rand(n, 5, generator=g)
     cy, cx = 6 + 16 * u[:, 0], 6 + 16 * u[:, 1]
@@ -112,7 +112,7 @@ def spot_mask(n: int, *, seed: int = 0) -> torch.Tensor:
     Random centre, semi-axes 1.5-4.5 px, rotation; ``m(p) = clip(1.5 - r(p), 0, 1)`` with
     ``r`` the elliptical radius (1 on the ellipse), so the edge fades over a few pixels.
     """
-    n = check_positive_int(n, "n", minimum=0)
+    n = check_int(n, "n", minimum=0)
     g = torch.Generator().manual_seed(seed)
     u = torch.rand(n, 5, generator=g)
     cy, cx = 6 + 16 * u[:, 0], 6 + 16 * u[:, 1]
@@ -169,7 +169,7 @@ def defect_dataset(n_normal: int, n_scratch: int, n_spot: int, *, seed: int = 0,
     Every patch has its own texture crop (defects are drawn on fresh crops).
     Deterministic for a given ``seed``; different seeds give different crops and defects.
     """
-    counts = [check_positive_int(v, name, minimum=0)
+    counts = [check_int(v, name, minimum=0)
               for v, name in ((n_normal, "n_normal"), (n_scratch, "n_scratch"), (n_spot, "n_spot"))]
     total = sum(counts)
     if total == 0:
@@ -206,9 +206,9 @@ class DefectGenerator(nn.Module):
         super().__init__()
         from coursekit.gan import DCGANGenerator
 
-        self.z_dim, self.num_classes = check_positive_int(z_dim, "z_dim"), check_positive_int(num_classes, "num_classes")
-        self.embed = nn.Embedding(num_classes, check_positive_int(embed_dim, "embed_dim"))
-        self.body = DCGANGenerator(z_dim + embed_dim, check_positive_int(channels, "channels"), out_channels=2)
+        self.z_dim, self.num_classes = check_int(z_dim, "z_dim"), check_int(num_classes, "num_classes")
+        self.embed = nn.Embedding(num_classes, check_int(embed_dim, "embed_dim"))
+        self.body = DCGANGenerator(z_dim + embed_dim, check_int(channels, "channels"), out_channels=2)
 
     def paint(self, z: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         from coursekit.gan import check_noise
@@ -253,7 +253,7 @@ def train_defect_gan(defects: torch.Tensor, defect_labels: torch.Tensor, normals
     check_images(defects, "defects", channels=1, size=(PATCH, PATCH))
     check_labels(defect_labels, len(defects), "defect_labels", 2)
     check_images(normals, "normals", channels=1, size=(PATCH, PATCH))
-    steps, batch_size = check_positive_int(steps, "steps"), check_positive_int(batch_size, "batch_size")
+    steps, batch_size = check_int(steps, "steps"), check_int(batch_size, "batch_size")
     lr_g, lr_d = check_positive_float(lr_g, "lr_g"), check_positive_float(lr_d, "lr_d")
     mask_weight = check_nonnegative(mask_weight, "mask_weight")
     if len(defects) == 0:
@@ -323,7 +323,7 @@ class DefectClassifier(nn.Module):
 
     def __init__(self, width: int = 16):
         super().__init__()
-        c = check_positive_int(width, "width")
+        c = check_int(width, "width")
         self.net = nn.Sequential(
             nn.Conv2d(1, c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(c, 2 * c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -369,7 +369,7 @@ def train_and_score(x_train: torch.Tensor, y_train: torch.Tensor, test: DefectDa
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = DefectClassifier()
-        train_classifier(model, x_train, y_train, epochs=check_positive_int(epochs, "epochs"), lr=3e-3,
+        train_classifier(model, x_train, y_train, epochs=check_int(epochs, "epochs"), lr=3e-3,
                          batch_size=32, seed=seed, progress=progress)
     return classification_report(predict(model, test.x), test.y)
 
@@ -387,7 +387,7 @@ def augmentation_study(train: DefectData, test: DefectData, generator: DefectGen
 
     Returns ``{setting: classification_report}``.
     """
-    n_generated = check_positive_int(n_generated, "n_generated")
+    n_generated = check_int(n_generated, "n_generated")
     normals = train.x[train.y == 0]
     if len(normals) == 0:
         raise CourseKitError("The training set has no normal patches to paint generated defects on.")

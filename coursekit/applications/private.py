@@ -30,8 +30,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from coursekit.applications._common import check_positive_int
-from coursekit.checks import CourseKitError, check_images, check_labels
+from coursekit.checks import CourseKitError, check_int, check_images, check_labels
 
 
 # ====================================================================== the generator
@@ -52,11 +51,11 @@ def train_conditional_gan(x: torch.Tensor, y: torch.Tensor, *, steps: int = 1000
 
     check_images(x, channels=1, size=(28, 28))
     check_labels(y, len(x), "y", 10)
-    steps = check_positive_int(steps, "steps")
+    steps = check_int(steps, "steps")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        generator = ConditionalGenerator(z_dim, 10, check_positive_int(g_channels, "g_channels"))
-        discriminator = ConditionalDiscriminator(10, check_positive_int(d_channels, "d_channels"))
+        generator = ConditionalGenerator(z_dim, 10, check_int(g_channels, "g_channels"))
+        discriminator = ConditionalDiscriminator(10, check_int(d_channels, "d_channels"))
     trainer = GANTrainer(generator, discriminator, lr_g=lr_g, lr_d=lr_d, label_smoothing=label_smoothing,
                          seed=seed, sample_every=max(1, steps // 5), num_samples=20)
     history = trainer.train((x, y), steps=steps, batch_size=batch_size, progress=progress)
@@ -70,7 +69,7 @@ def synthetic_dataset(generator: nn.Module, n: int, *, seed: int = 0) -> tuple[t
     """
     from coursekit.gan import generate, is_conditional
 
-    n = check_positive_int(n, "n")
+    n = check_int(n, "n")
     if not is_conditional(generator):
         raise CourseKitError("A labelled synthetic data set needs a conditional generator G(z, y).")
     labels = torch.arange(n) % generator.num_classes
@@ -97,7 +96,7 @@ def train_test_accuracy(x_train: torch.Tensor, y_train: torch.Tensor, x_test: to
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = MnistCNN()
-        train_classifier(model, x_train, y_train, epochs=check_positive_int(epochs, "epochs"), seed=seed,
+        train_classifier(model, x_train, y_train, epochs=check_int(epochs, "epochs"), seed=seed,
                          progress=progress)
     return accuracy(model, x_test, y_test)
 
@@ -134,7 +133,7 @@ def nearest_neighbours(queries: torch.Tensor, references: torch.Tensor, *,
             f"and {tuple(references.shape[1:])}.")
     if len(references) == 0:
         raise CourseKitError("references is empty: there is no neighbour to find.")
-    batch_size = check_positive_int(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size")
     r = references.flatten(1).double()
     r_sq = (r * r).sum(1)
     dists, idxs = [], []

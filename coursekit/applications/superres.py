@@ -38,9 +38,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from coursekit.applications._common import (
-    BatchSampler, adam, check_positive_float, check_positive_int, check_same_shape, device_of, eval_mode,
+    BatchSampler, adam, check_positive_float, check_same_shape, device_of, eval_mode,
 )
-from coursekit.checks import CourseKitError, check_images, check_nonnegative
+from coursekit.checks import CourseKitError, check_int, check_images, check_nonnegative
 
 FACTORS = (2, 4)
 
@@ -89,7 +89,7 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
 
 def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     """A normalised 2-D Gaussian window ``(size, size)`` that sums to 1 (the outer product of 1-D ones)."""
-    size = check_positive_int(size, "window_size")
+    size = check_int(size, "window_size")
     if size % 2 == 0:
         raise CourseKitError(f"window_size must be odd, got {size}.")
     sigma = check_positive_float(sigma, "sigma")
@@ -166,8 +166,8 @@ class SRGenerator(nn.Module):
     def __init__(self, factor: int = 2, channels: int = 32, blocks: int = 3):
         super().__init__()
         self.factor = _check_factor(factor)
-        c = check_positive_int(channels, "channels")
-        blocks = check_positive_int(blocks, "blocks", minimum=0)
+        c = check_int(channels, "channels")
+        blocks = check_int(blocks, "blocks", minimum=0)
         self.head = nn.Sequential(nn.Conv2d(1, c, 5, padding=2), nn.PReLU(c))
         self.blocks = nn.Sequential(*[ResidualBlock(c) for _ in range(blocks)])
         ups: list[nn.Module] = []
@@ -197,7 +197,7 @@ def srgan_discriminator(channels: int = 32) -> nn.Module:
     """
     from coursekit.gan import DCGANDiscriminator
 
-    return DCGANDiscriminator(check_positive_int(channels, "channels"), norm="layer")
+    return DCGANDiscriminator(check_int(channels, "channels"), norm="layer")
 
 
 # ====================================================================== losses
@@ -248,7 +248,7 @@ def train_srgan(generator: SRGenerator, discriminator: nn.Module | None, hr_imag
     from coursekit.gan import discriminator_loss, non_saturating_generator_loss
 
     check_images(hr_images, "hr_images", channels=1)
-    steps, batch_size = check_positive_int(steps, "steps"), check_positive_int(batch_size, "batch_size")
+    steps, batch_size = check_int(steps, "steps"), check_int(batch_size, "batch_size")
     lr, lr_d = check_positive_float(lr, "lr"), check_positive_float(lr_d, "lr_d")
     w_adv = check_nonnegative(adversarial_weight, "adversarial_weight")
     if discriminator is None:

@@ -36,9 +36,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from coursekit.applications._common import (
-    BatchSampler, adam, check_positive_float, check_positive_int, check_same_shape, device_of, eval_mode,
+    BatchSampler, adam, check_positive_float, check_same_shape, device_of, eval_mode,
 )
-from coursekit.checks import CourseKitError, check_images, check_nonnegative
+from coursekit.checks import CourseKitError, check_int, check_images, check_nonnegative
 
 DOMAIN_KINDS = ("thicken", "invert", "edges")
 
@@ -60,7 +60,7 @@ def translate_domain(x: torch.Tensor, kind: str = "thicken", *, radius: int = 1)
     check_images(x)
     if kind not in DOMAIN_KINDS:
         raise CourseKitError(f"Unknown domain kind {kind!r}. Available: {', '.join(DOMAIN_KINDS)}.")
-    radius = check_positive_int(radius, "radius")
+    radius = check_int(radius, "radius")
     with torch.no_grad():
         if kind == "thicken":
             return dilate(x, radius)
@@ -113,7 +113,7 @@ class UNetGenerator(nn.Module):
 
     def __init__(self, channels: int = 16, in_channels: int = 1, out_channels: int = 1):
         super().__init__()
-        c = check_positive_int(channels, "channels")
+        c = check_int(channels, "channels")
         self.in_channels = in_channels
         act = lambda: nn.LeakyReLU(0.2)  # noqa: E731
         self.enc1 = nn.Sequential(nn.Conv2d(in_channels, c, 3, padding=1), act())
@@ -155,7 +155,7 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(self, channels: int = 16, *, in_channels: int = 1, conditional: bool = True):
         super().__init__()
-        c = check_positive_int(channels, "channels")
+        c = check_int(channels, "channels")
         self.in_channels = in_channels
         self.conditional = bool(conditional)
         stacked = 2 * in_channels if conditional else in_channels
@@ -241,7 +241,7 @@ def cycle_consistency_loss(x: torch.Tensor, x_reconstructed: torch.Tensor) -> to
 
 def _snapshotter(generator: nn.Module, history: dict, every: int, inputs: torch.Tensor | None):
     """A function ``snapshot(step)`` that stores ``G(inputs)`` in the history every ``every`` steps."""
-    every = check_positive_int(every, "snapshot_every", minimum=0)
+    every = check_int(every, "snapshot_every", minimum=0)
     if every and inputs is None:
         raise CourseKitError("snapshot_every > 0 needs snapshot_inputs: the images to translate at each snapshot.")
     if inputs is not None:
@@ -273,7 +273,7 @@ def train_pix2pix(generator: nn.Module, discriminator: PatchDiscriminator, sourc
     check_same_shape(source, target, "source", "target")
     if not getattr(discriminator, "conditional", False):
         raise CourseKitError("pix2pix needs a conditional PatchDiscriminator (it judges (source, output) pairs).")
-    steps, batch_size = check_positive_int(steps, "steps"), check_positive_int(batch_size, "batch_size")
+    steps, batch_size = check_int(steps, "steps"), check_int(batch_size, "batch_size")
     lr = check_positive_float(lr, "lr")
     rng = torch.Generator().manual_seed(seed)
     sampler = BatchSampler(len(source), batch_size, rng)
@@ -337,7 +337,7 @@ def train_cyclegan(cyclegan: CycleGAN, d_a: PatchDiscriminator, d_b: PatchDiscri
         raise CourseKitError("domain_a and domain_b must hold images of the same size and channels.")
     if getattr(d_a, "conditional", True) or getattr(d_b, "conditional", True):
         raise CourseKitError("CycleGAN needs unconditional PatchDiscriminators (conditional=False).")
-    steps, batch_size = check_positive_int(steps, "steps"), check_positive_int(batch_size, "batch_size")
+    steps, batch_size = check_int(steps, "steps"), check_int(batch_size, "batch_size")
     lr = check_positive_float(lr, "lr")
     cycle_weight = check_nonnegative(cycle_weight, "cycle_weight")
     identity_weight = check_nonnegative(identity_weight, "identity_weight")

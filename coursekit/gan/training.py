@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from coursekit.checks import CourseKitError, check_images, check_labels, check_positive_float
+from coursekit.checks import CourseKitError, check_images, check_int, check_labels, check_positive_float
 from coursekit.gan.losses import check_real_label, discriminator_loss, get_generator_loss
 from coursekit.gan.models import generate, is_conditional
 
@@ -74,12 +74,6 @@ def generator_step(generator: nn.Module, discriminator: nn.Module,
     return {"g_loss": g_loss.item()}
 
 
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise CourseKitError(f"{name} must be a positive integer, got {value!r}.")
-    return value
-
-
 class GANTrainer:
     """Trains a generator against a discriminator and records what happens.
 
@@ -117,7 +111,7 @@ class GANTrainer:
             )
         self.generator = generator
         self.discriminator = discriminator
-        self.k = _check_positive_int(k, "k (discriminator steps per generator step)")
+        self.k = check_int(k, "k (discriminator steps per generator step)")
         get_generator_loss(generator_loss)  # validates the name
         self.generator_loss = generator_loss
         self.label_smoothing = check_real_label(label_smoothing)
@@ -136,7 +130,7 @@ class GANTrainer:
         # The fixed noise for the sample grid has its own generator: changing
         # num_samples does not change the training run.
         fixed = torch.Generator().manual_seed(self.seed + 1)
-        self.fixed_z = torch.randn(_check_positive_int(num_samples, "num_samples"), generator.z_dim,
+        self.fixed_z = torch.randn(check_int(num_samples, "num_samples"), generator.z_dim,
                                    generator=fixed)
         self.fixed_labels = (torch.arange(num_samples) % generator.num_classes
                              if self.conditional else None)
@@ -245,8 +239,8 @@ class GANTrainer:
         every step; returning True stops training. Calls continue where the last
         one stopped. Returns ``history``; the models end in eval mode.
         """
-        steps = _check_positive_int(steps, "steps")
-        batch_size = _check_positive_int(batch_size, "batch_size")
+        steps = check_int(steps, "steps")
+        batch_size = check_int(batch_size, "batch_size")
         prepared = self._prepare(data)
         if prepared[0] == "loader":
             batches = self._loader_batches(prepared[1])
