@@ -32,6 +32,10 @@ BUDGETS: dict[str, tuple[float, float]] = {
     "01_adversarial_examples": (60.0, 240.0),
     "02_linear_explanation": (45.0, 180.0),
     "03_defenses_transferability": (60.0, 300.0),
+    "04_gan_game": (45.0, 240.0),
+    "05_gan_training_tips": (45.0, 300.0),
+    "06_gan_applications": (60.0, 300.0),
+    "07_evaluating_gans": (60.0, 240.0),
 }
 
 
