@@ -28,6 +28,33 @@ def mnist_mirror(shared_dir) -> Path:
     return mirror
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Small models and batches gain nothing from a second thread, and a busy 2-core machine loses a lot.
+    Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def shuffled_test_digits():
+    """``take(n)``: the first ``n`` MNIST test digits in a seeded random order (the embedded test split
+    is sorted by class, so a plain prefix would be all zeros)."""
+    import torch
+
+    from coursekit import data
+
+    def take(n: int):
+        x, y = data.load_mnist("test")
+        idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:n]
+        return x[idx], y[idx]
+    return take
+
+
 @pytest.fixture()
 def offline(monkeypatch, tmp_path):
     """No mirror, an empty cache and no downloads: only the embedded data remains."""

@@ -11,13 +11,7 @@ from coursekit.checks import CourseKitError
 torchattacks = pytest.importorskip("torchattacks")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small batches gain nothing from a second thread, and a busy 2-core machine loses a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +20,8 @@ def cnn():
 
 
 @pytest.fixture(scope="module")
-def digits():
-    """64 test digits in a seeded random order (the embedded test split is sorted by class)."""
-    x, y = data.load_mnist("test")
-    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:64]
-    return x[idx], y[idx]
+def digits(shuffled_test_digits):
+    return shuffled_test_digits(64)
 
 
 def shifted(y):

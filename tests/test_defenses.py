@@ -2,7 +2,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from coursekit import attacks, data, defenses, training, zoo
 from coursekit.checks import CourseKitError

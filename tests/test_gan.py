@@ -9,13 +9,7 @@ from coursekit import data, gan
 from coursekit.checks import CourseKitError
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The toy models are tiny: one thread is fastest (and immune to oversubscription)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def sigmoid(t: float) -> float:

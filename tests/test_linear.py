@@ -10,12 +10,7 @@ from coursekit import attacks, data, linear, zoo
 from coursekit.checks import CourseKitError
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +19,8 @@ def logreg():
 
 
 @pytest.fixture(scope="module")
-def digits():
-    x, y = data.load_mnist("test")
-    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:200]
-    return x[idx], y[idx]
+def digits(shuffled_test_digits):
+    return shuffled_test_digits(200)
 
 
 # ---------------------------------------------------------------- the experiment
