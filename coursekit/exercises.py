@@ -497,15 +497,36 @@ def _fgsm_ref(model, x, y, eps):
     return attacks.fgsm(model, x, y, eps)
 
 
+@lru_cache(maxsize=None)
+def _dropout_mlp() -> torch.nn.Module:
+    """A small digit classifier with dropout, handed over in TRAIN mode: in train mode its outputs
+    (and the attack's gradient) change from call to call, so an answer must switch to eval()."""
+    from torch import nn
+
+    torch.manual_seed(5)
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Dropout(0.5), nn.Linear(64, 10)).train()
+
+
 def _fgsm_cases():
     model = _model("mnist_cnn")
     x, y = _digits(64)
-    return [(model, x[:16], y[:16], 0.1), (model, x[16:32], y[16:32], 0.25), (model, x[:4], y[:4], 0.0)]
+    return [(model, x[:16], y[:16], 0.1), (model, x[16:32], y[16:32], 0.25), (model, x[:4], y[:4], 0.0),
+            (_dropout_mlp(), x[32:40], y[32:40], 0.1)]
 
 
-def _fgsm_wrong(direction=1.0, clip=True, use_sign=True, normalise=False):
+def _depends_on_the_random_dropout(fn) -> bool:
+    x, y = _digits(64)
+    args = (_dropout_mlp(), x[32:40], y[32:40], 0.1)
+    torch.manual_seed(1)
+    first = _call(fn, args)
+    torch.manual_seed(2)
+    return not torch.equal(first, _call(fn, args))
+
+
+def _fgsm_wrong(direction=1.0, clip=True, use_sign=True, normalise=False, eval_mode=True):
     def wrong(model, x, y, eps):
-        model.eval()
+        if eval_mode:
+            model.eval()
         x, g = _input_grad(model, x, y, normalise=normalise)
         out = x + direction * eps * (g.sign() if use_sign else g)
         return out.clamp(0, 1) if clip else out
@@ -524,6 +545,10 @@ register(Exercise(
                       "Use the SIGN of the gradient (grad.sign()): every pixel moves by exactly eps, the raw gradient is tiny."),
         Misconception("normalised before the attack", _fgsm_wrong(normalise=True),
                       "Do not normalise the images yourself: coursekit's models take [0, 1] images and normalise inside."),
+        Misconception("model left in train mode", _fgsm_wrong(eval_mode=False),
+                      "Put the model in eval() mode first: in train mode dropout (or batch norm) changes the model at "
+                      "every call, so your gradient and your attack are random.",
+                      detect=_depends_on_the_random_dropout),
     ],
     ("FGSM needs the gradient of the loss with respect to the INPUT image, for the true labels y.",
      "x = x.clone().detach().requires_grad_(True); loss = F.cross_entropy(model(x), y); "

@@ -115,6 +115,7 @@ def _projection_min_max(x_adv, x, eps):
 
 
 def _fgsm_summed(model, x, y, eps):
+    model.eval()
     x = x.clone().requires_grad_(True)
     F.cross_entropy(model(x), y, reduction="sum").backward()
     return torch.clamp(x.detach() + eps * torch.sign(x.grad), 0, 1)
@@ -329,6 +330,18 @@ def test_an_answer_that_calls_the_library_is_named_a_shortcut(key, answer, calle
 
 
 # ---------------------------------------------------------------- clear messages, never a traceback
+
+def test_an_fgsm_that_leaves_a_dropout_model_in_train_mode_is_named():
+    exercise = exercises.get("01", "ex2-fgsm")
+
+    def no_eval(model, x, y, eps):
+        x = x.clone().requires_grad_(True)
+        F.cross_entropy(model(x), y).backward()
+        return (x + eps * x.grad.sign()).clamp(0, 1).detach()
+
+    result = exercises.diagnose(exercise, no_eval)
+    assert result.misconception == "model left in train mode" and "eval()" in result.message
+
 
 def test_missing_unanswered_crashing_and_mistyped_answers_get_clear_messages():
     key = ("01_adversarial_examples", "ex2-fgsm")
