@@ -427,7 +427,8 @@ def test_shipped_dcgan_draws_recognisable_digits():
     assert images.shape == (500, 1, 28, 28)
     assert images.min() >= 0 and images.max() <= 1
     quality = gan.digit_quality(images, zoo.load("mnist_cnn"))
-    # The shipped build (3,000 steps, see the manifest) reaches about 0.63 at confidence 0.9.
+    # The shipped build (3,000 steps, see the manifest) reaches about 0.63 at confidence 0.9. Longer and
+    # smoothed recipes reached 0.64-0.69 but dropped more modes (docs/benchmarks.md, "GAN"): it still ships.
     assert quality["confident_fraction"] > 0.6 and quality["mean_confidence"] > 0.8
     histogram = quality["class_histogram"]
     assert sum(histogram) == 500 and sum(count >= 10 for count in histogram) >= 9  # no collapse
