@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.coursekit-installed
 MIRROR := $(wildcard ../shared/data/MNIST/raw)
 export COURSEKIT_DATA ?= $(if $(MIRROR),$(abspath ../shared/data),)
 
-.PHONY: setup course test test-fast lab release zoo examples clean site doctor browser-deps test-browser
+.PHONY: setup course test budgets test-fast lab release zoo examples clean site doctor browser-deps test-browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ course: $(STAMP)           ## release notebooks, execute lectures, autograde exa
 
 test: $(STAMP)             ## the whole test suite
 	$(VENV)/bin/pytest -n 2 --dist load
+
+budgets: $(STAMP)          ## every lecture in full (learner) mode, timed against its budget (report; fails on errors)
+	$(VENV)/bin/python benchmarks/bench_notebooks.py --mode full --report-budgets --out build/notebook_budgets_full.md
 
 test-fast: $(STAMP)        ## skip the tests that execute notebooks or autograde
 	$(VENV)/bin/pytest -n 2 -m "not slow"
