@@ -12,7 +12,10 @@ with nbconvert into one page. What a page shows:
   for an instructor-only copy;
 - widgets as their static fallback figures (a page has no kernel); live progress bars are left out;
 - a navigation bar (previous / course map / next) and a link to the student notebook
-  (``notebooks/<lecture>.ipynb``, a copy of the released version, to download and run).
+  (``notebooks/<lecture>.ipynb``, a copy of the released version, to download and run);
+- maths typeset by a copy of MathJax 2.7 inside the site (``mathjax/``, from the
+  ``jupyter-server-mathjax`` package), so the pages read well offline; without that package the
+  pages fall back to MathJax from its CDN.
 
 ``index.html`` is the course map: every lecture with its title, summary, number of figures and
 exercise points, linking the page and the student notebook.
@@ -35,6 +38,16 @@ _HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.DOT
 _NOTEBOOK_LINK = re.compile(r"\[(?P<label>[^\]]*)\]\(\.\./(?P<name>[0-9]{2}_[A-Za-z0-9_]+)/(?P=name)\.ipynb(?P<anchor>#[^)]*)?\)")
 _TITLE = re.compile(r"^#\s+(.+)$", re.MULTILINE)
 
+
+# MathJax 2.7 from the jupyter-server-mathjax package: only what the TeX input, the HTML-CSS output and
+# its STIX web fonts need (the accessibility extensions, the SVG output and translations are left out).
+_MATHJAX_SKIP = ("extensions/a11y", "jax/output/SVG", "localization")
+_MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
+_MATHJAX_FONTS = """<script type="text/x-mathjax-config">
+MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], preferredFont: null, imageFont: null, webFont: "STIX-Web"},
+                    menuSettings: {zoom: "None"}});
+</script>
+"""
 
 _STYLE = """
 .coursekit-nav { display: flex; gap: 1.5em; align-items: center; padding: 0.6em 1.2em;
@@ -176,12 +189,31 @@ def _add_navigation(page_html: str, nav: str) -> str:
     return head + bottom + "\n" + sep + tail
 
 
-def render(nb, lecture: Lecture, out: Path) -> str:
+def copy_mathjax(out: Path) -> str | None:
+    """Copy MathJax into ``out/mathjax``; return the URL for the pages (None: not installed, use the CDN)."""
+    try:
+        import jupyter_server_mathjax
+    except ImportError:
+        return None
+    static = Path(jupyter_server_mathjax.__file__).parent / "static"
+    if not (static / "MathJax.js").is_file():
+        return None
+
+    def skip(folder: str, names: list[str]) -> list[str]:
+        rel = Path(folder).relative_to(static).as_posix()
+        return [n for n in names if f"{rel}/{n}".lstrip("./") in _MATHJAX_SKIP]
+
+    shutil.copytree(static, out / "mathjax", ignore=skip)
+    return f"mathjax/MathJax.js?config={_MATHJAX_CONFIG}"
+
+
+def render(nb, lecture: Lecture, out: Path, mathjax_url: str | None = None) -> str:
     """Render an executed notebook to ``out/<page>`` with figures in ``out/<name>_files/``."""
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import ExtractOutputPreprocessor
 
-    exporter = HTMLExporter(template_name="lab", exclude_input_prompt=True, exclude_output_prompt=True)
+    settings = {"mathjax_url": mathjax_url} if mathjax_url else {}
+    exporter = HTMLExporter(template_name="lab", exclude_input_prompt=True, exclude_output_prompt=True, **settings)
     exporter.register_preprocessor(ExtractOutputPreprocessor(extract_output_types={"image/png", "image/jpeg",
                                                                                    "image/svg+xml"}),
                                    enabled=True)
@@ -195,6 +227,9 @@ def render(nb, lecture: Lecture, out: Path) -> str:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         lecture.figures.append(filename)
+    if mathjax_url:     # the local copy has STIX web fonts only: say so before MathJax starts
+        tag = f'<script src="{mathjax_url}">'
+        body = body.replace(tag, _MATHJAX_FONTS + tag, 1)
     return body
 
 
@@ -266,6 +301,7 @@ def build(root: Path, out: Path | None = None, *, fast: bool = True, notebooks: 
             lec.student_notebook = f"notebooks/{lec.name}.ipynb"
         lec.title, lec.summary, lec.points = describe(nbformat.read(lec.source, as_version=4))
         lec.title = lec.title or lec.name
+    mathjax_url = copy_mathjax(out)
     executed = []
     for lec in lectures:
         t0 = time.time()
@@ -281,7 +317,7 @@ def build(root: Path, out: Path | None = None, *, fast: bool = True, notebooks: 
             clear_solutions(nb)
         static_outputs(nb)
         rewrite_links(nb, pages)
-        body = render(nb, lec, out)
+        body = render(nb, lec, out, mathjax_url)
         (out / lec.page).write_text(_add_navigation(body, _nav(lectures, i)), encoding="utf-8")
         if progress:
             state = "FAILED" if lec.error else "ok"

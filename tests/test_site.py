@@ -143,6 +143,9 @@ def test_every_page_image_and_link_exists(built):
                 continue
             assert (out / href.split("#")[0]).is_file(), f"{page.name} links to missing {href}"
         counts[page.name] = len(images)
+        if page != index:       # maths: MathJax from the site's own copy, not a CDN
+            mathjax = re.findall(r"""<script src=['"]([^'"]*MathJax[^'"]*)['"]""", text)
+            assert mathjax and all(not m.startswith("http") and (out / m.split("?")[0]).is_file() for m in mathjax), mathjax
     assert counts["00_start_here.html"] >= 4, "lecture 00: digits, attack, curve and the explorer's static figure"
     assert counts["01_tiny.html"] == 1
 
@@ -190,3 +193,45 @@ def test_a_failing_lecture_is_reported_and_still_rendered(tmp_path):
     page = (course / "site" / "01_broken.html").read_text(encoding="utf-8")
     assert "before" in page and "ZeroDivisionError" in page
     assert "failed" in (course / "site" / "index.html").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- maths offline
+
+def test_pages_typeset_maths_with_the_local_mathjax_and_no_network(tmp_path):
+    """The site carries MathJax (jupyter-server-mathjax): in a browser with every non-file request
+    blocked, the formulas of a page are typeset (no raw TeX left) from the local copy."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).is_file():
+        pytest.skip("Debian's chromium is not installed (make browser-deps)")
+    out = tmp_path / "site"
+    out.mkdir()
+    url = site.copy_mathjax(out)
+    assert url and (out / "mathjax" / "MathJax.js").is_file() and not (out / "mathjax" / "extensions" / "a11y").exists()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(
+        "# Maths\n\nFGSM: $$x_{\\text{adv}} = \\operatorname{clip}_{[0,1]}\\big(x + \\varepsilon\\,"
+        "\\operatorname{sign}(\\nabla_x L)\\big)$$ and inline $\\|w\\|_1$.")]
+    lecture = site.Lecture(name="99_maths", source=tmp_path / "x.ipynb", page="99_maths.html")
+    (out / lecture.page).write_text(site.render(nb, lecture, out, url), encoding="utf-8")
+    outside = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page()
+
+        def only_files(route):
+            if route.request.url.startswith("file://"):
+                return route.continue_()
+            outside.append(route.request.url)
+            return route.abort()
+
+        page.route("**/*", only_files)
+        page.goto((out / lecture.page).as_uri())
+        page.wait_for_function("window.MathJax && MathJax.isReady && MathJax.Hub.queue.pending === 0 "
+                               "&& document.querySelectorAll('.MathJax_Display, .MathJax').length >= 2",
+                               timeout=60000)
+        text = page.inner_text("body")
+        browser.close()
+    assert "\\varepsilon" not in text and "\\|w\\|_1" not in text       # typeset, not raw TeX
+    assert not [u for u in outside if "mathjax" in u.lower()], outside    # MathJax came from the site
