@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.coursekit-installed
 MIRROR := $(wildcard ../shared/data/MNIST/raw)
 export COURSEKIT_DATA ?= $(if $(MIRROR),$(abspath ../shared/data),)
 
-.PHONY: setup course test budgets test-fast lab release zoo examples clean site doctor browser-deps test-browser
+.PHONY: setup course test budgets wheel test-fast lab release zoo examples clean site doctor browser-deps test-browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ test: $(STAMP)             ## the whole test suite
 
 budgets: $(STAMP)          ## every lecture in full (learner) mode, timed against its budget (report; fails on errors)
 	$(VENV)/bin/python benchmarks/bench_notebooks.py --mode full --report-budgets --out build/notebook_budgets_full.md
+
+wheel: $(STAMP)            ## dist/coursekit-*.whl: the package with its weights and digits (for Colab or pip)
+	$(VENV)/bin/pip wheel --no-deps --no-build-isolation -w dist .
 
 test-fast: $(STAMP)        ## skip the tests that execute notebooks or autograde
 	$(VENV)/bin/pytest -n 2 -m "not slow"
