@@ -14,7 +14,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from coursekit.exercises import AnswerFormError, Exercise, Misconception, register
+from coursekit.exercises import AnswerFormError, Exercise, Misconception, _call, register
 
 ASSIGNMENT = "05_gan_training_tips"
 
@@ -152,8 +152,6 @@ def _step_wrong(detach=True, generator_cost="non_saturating", zero_grad=True, no
 
 
 def _step_output(fn, case=(1, 3, "adam")) -> torch.Tensor:
-    from coursekit.exercises import _call
-
     return _call(_wrap_step(fn), case)
 
 
