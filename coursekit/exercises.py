@@ -94,6 +94,7 @@ class Exercise:
     band_min_margin: float = 0.02                   # the least widening of a band (in the stat's units)
     properties: list[tuple[Callable[[Callable], bool], str]] = field(default_factory=list)
     wrap: Callable[[Callable], Callable] | None = None     # answer -> pure function of the probe args
+    shape: str = "the same shape as its input"             # said when a tensor's shape is wrong
 
     @property
     def key(self) -> tuple[str, str]:
@@ -217,10 +218,10 @@ def _type_problem(exercise: Exercise, out, ref) -> str | None:
         return f"{name} must return a torch.Tensor, not {type(out).__name__}."
     if exercise.returns == "scalar":
         if out.dim() != 0:
-            return f"{name} must return a scalar tensor (the mean over the batch), got shape {tuple(out.shape)}."
+            return f"{name} must return a scalar tensor (the mean over the batch), not one with {out.dim()} dimension(s)."
         return None
-    if out.shape != ref.shape:
-        return f"{name} must return a tensor of shape {tuple(ref.shape)}, got {tuple(out.shape)}."
+    if out.shape != ref.shape:      # the probe's sizes are not quoted: they are part of the hidden checks
+        return f"{name} returned a tensor of the wrong shape: it must have {exercise.shape}."
     if out.requires_grad:
         return f"{name} must return a detached tensor: call .detach() on the result."
     return None
@@ -320,7 +321,15 @@ def _outside_band(exercise: Exercise, fn: Callable) -> str | None:
 # ---------------------------------------------------------------- diagnosis
 
 def diagnose(exercise: Exercise, fn: Callable | None) -> Diagnosis:
-    """Judge an answer; the message names the likely mistake in plain language."""
+    """Judge an answer; the message names the likely mistake in plain language.
+
+    The probes seed torch's random generator; the notebook's random state is restored afterwards, so a
+    check does not change what the next cells draw."""
+    with torch.random.fork_rng(devices=[]):
+        return _diagnose(exercise, fn)
+
+
+def _diagnose(exercise: Exercise, fn: Callable | None) -> Diagnosis:
     name = exercise.function
     if fn is None:
         return Diagnosis(False, "missing", f"{name} is not defined: run the cell with your answer before this "

@@ -41,12 +41,16 @@ def _optimisers(G, D, kind: str):
     return torch.optim.SGD(G.parameters(), lr=0.05), torch.optim.SGD(D.parameters(), lr=0.1)
 
 
-def _batches(seed: int, k: int, batch: int = 32):
+def _batches(seed: int, k: int, batch: int = 32, calls: int = 1):
+    """``calls`` sets of (k real batches, k + 1 noise batches), drawn from ``seed``; one set if calls == 1."""
     g = torch.Generator().manual_seed(1000 + seed)
     ring = _ring()
-    reals = [ring[torch.randint(0, len(ring), (batch,), generator=g)] for _ in range(k)]
-    noise = [torch.randn(batch, 4, generator=g) for _ in range(k + 1)]
-    return reals, noise
+    sets = []
+    for _ in range(calls):
+        reals = [ring[torch.randint(0, len(ring), (batch,), generator=g)] for _ in range(k)]
+        noise = [torch.randn(batch, 4, generator=g) for _ in range(k + 1)]
+        sets.append((reals, noise))
+    return sets[0] if calls == 1 else sets
 
 
 def _flat(module) -> torch.Tensor:
@@ -63,24 +67,27 @@ def _check_losses(out, name="gan_training_step") -> tuple[float, float]:
     return out["d_loss"], out["g_loss"]
 
 
+CALLS = 2     # consecutive training steps per probe: what one step leaves behind (gradients) must not leak
+
+
 def _run_step(fn, seed: int, k: int, kind: str) -> torch.Tensor:
-    """Fresh toy G and D from ``seed``, one call of the answer; everything it changed, as one tensor:
-    [d_loss, g_loss, backward passes into G per parameter, G's weights, D's weights, optimiser steps]."""
+    """Fresh toy G and D from ``seed``, two consecutive calls of the answer (as in a training loop);
+    everything they changed, as one tensor: [the losses of each call, backward passes into G per
+    parameter and call, G's weights, D's weights, optimiser steps]."""
     G, D = _toy_models(seed)
     opt_g, opt_d = _optimisers(G, D, kind)
-    reals, noise = _batches(seed, k)
-    calls = []
+    calls, losses = [], []
     hooks = [p.register_hook(lambda grad: calls.append(1)) for p in G.parameters()]
     try:
-        out = fn(G, D, opt_g, opt_d, reals, noise)
+        for reals, noise in _batches(seed, k, calls=CALLS):
+            losses.extend(_check_losses(fn(G, D, opt_g, opt_d, reals, noise)))
     finally:
         for hook in hooks:
             hook.remove()
-    d_loss, g_loss = _check_losses(out)
-    steps = [float(opt.state[next(iter(m.parameters()))].get("step", 0)) if kind == "adam" else 0.0
+    steps = [float(opt.state[next(iter(m.parameters()))].get("step", 0)) / CALLS if kind == "adam" else 0.0
              for opt, m in ((opt_d, D), (opt_g, G))]
-    n_params = len(list(G.parameters()))
-    return torch.cat([torch.tensor([d_loss, g_loss, len(calls) / n_params], dtype=torch.float64),
+    passes = len(calls) / (len(list(G.parameters())) * CALLS)
+    return torch.cat([torch.tensor([*losses, passes], dtype=torch.float64),
                       _flat(G), _flat(D), torch.tensor(steps, dtype=torch.float64)])
 
 
@@ -113,14 +120,14 @@ def _step_ref(G, D, opt_g, opt_d, real_batches, noise_batches):
 
 
 def _step_wrong(detach=True, generator_cost="non_saturating", zero_grad=True, noise="matching",
-                report="mean", order="d_first", k_steps="all", detach_in_g=False):
+                report="mean", order="d_first", k_steps="all", detach_in_g=False, zero_grad_g=True):
     """The reference with one known mistake switched on."""
     def wrong(G, D, opt_g, opt_d, real_batches, noise_batches):
         def d_steps():
             losses = []
             batches = real_batches if k_steps == "all" else real_batches[:1]
             for i, real in enumerate(batches):
-                z = noise_batches[0] if noise == "same" else noise_batches[i]
+                z = {"same": noise_batches[0], "shifted": noise_batches[i + 1]}.get(noise, noise_batches[i])
                 fake = G(z).detach() if detach else G(z)
                 real_logits, fake_logits = D(real), D(fake)
                 loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
@@ -132,10 +139,11 @@ def _step_wrong(detach=True, generator_cost="non_saturating", zero_grad=True, no
             return losses
 
         def g_step():
-            fake = G(noise_batches[-1])
+            fake = G(noise_batches[0] if noise == "shifted" else noise_batches[-1])
             logits = D(fake.detach() if detach_in_g else fake)
             loss = F.softplus(-logits).mean() if generator_cost == "non_saturating" else -F.softplus(logits).mean()
-            opt_g.zero_grad()
+            if zero_grad_g:
+                opt_g.zero_grad()
             loss.backward()
             opt_g.step()
             return loss.item()
@@ -155,12 +163,45 @@ def _step_output(fn, case=(1, 3, "adam")) -> torch.Tensor:
     return _call(_wrap_step(fn), case)
 
 
-def _detaches_in_d_steps(fn) -> bool:
-    return float(_step_output(fn)[2]) == 1.0          # exactly one backward pass (G's own) reaches G
+def _passes_into_g(fn) -> float:
+    return float(_step_output(fn)[2 * CALLS])        # backward passes that reach G, per parameter and step
+
+
+def _no_gradient_from_the_d_steps(fn) -> bool:
+    return _passes_into_g(fn) <= 1.0                  # only the generator step's own pass reaches G
+
+
+def _gradient_reaches_g(fn) -> bool:
+    return _passes_into_g(fn) >= 1.0
 
 
 def _steps_k_and_one(fn) -> bool:
     return _step_output(fn)[-2:].tolist() == [3.0, 1.0]
+
+
+def _step_with_noise(fn, noise_seed: int) -> torch.Tensor:
+    G, D = _toy_models(0)
+    opt_g, opt_d = _optimisers(G, D, "sgd")
+    reals, _ = _batches(0, 2)
+    g = torch.Generator().manual_seed(noise_seed)
+    noise = [torch.randn(32, 4, generator=g) for _ in range(3)]
+    torch.manual_seed(0)                 # the same draws for answers that make their own noise
+    _check_losses(_call(fn, (G, D, opt_g, opt_d, reals, noise)))
+    return torch.cat([_flat(G), _flat(D)])
+
+
+def _has_the_structure(fn) -> bool:
+    """k discriminator steps, one generator step, and gradients into G from the generator step only."""
+    return _steps_k_and_one(fn) and _passes_into_g(fn) == 1.0
+
+
+def _reads_the_given_noise(fn) -> bool:
+    """Whether the answer's update depends on ``noise_batches`` (an answer that draws its own noise does
+    not: it is graded by the bands; one that reads them must use them as Algorithm 1 does)."""
+    try:
+        return not torch.equal(_step_with_noise(fn, 1), _step_with_noise(fn, 2))
+    except Exception:
+        return False
 
 
 def _one_step_stats(fn, seed: int, k: int = 2) -> dict:
@@ -195,6 +236,9 @@ register(Exercise(
         Misconception("the same noise for every step", _step_wrong(noise="same"),
                       "Each discriminator step i uses its own noise batch noise_batches[i] (and the generator "
                       "step the last one): do not reuse the first batch."),
+        Misconception("generator gradients not cleared", _step_wrong(zero_grad_g=False),
+                      "Call opt_g.zero_grad() before the generator's backward(): otherwise the gradients of "
+                      "earlier steps (and of this one's) add up from one training step to the next."),
         Misconception("last discriminator loss", _step_wrong(report="last"),
                       "Report d_loss as the MEAN of the k discriminator losses, not the last one."),
         Misconception("generator first", _step_wrong(order="g_first"),
@@ -203,12 +247,16 @@ register(Exercise(
                       "Take k discriminator steps: one per batch in real_batches."),
         Misconception("fakes detached in the generator step", _step_wrong(detach_in_g=True),
                       "In the generator step the gradient must flow THROUGH D into G: do not detach the fakes there."),
+        Misconception("noise batches mixed up", _step_wrong(noise="shifted"),
+                      "Use noise_batches[i] with real_batches[i] in discriminator step i, and noise_batches[-1] in "
+                      "the generator step; with those, your step must give exactly Algorithm 1's update.",
+                      detect=lambda fn: _reads_the_given_noise(fn) and _has_the_structure(fn)),
     ],
     ("For each real batch (with the matching noise batch) take one discriminator step with the fakes "
      "detached; then one generator step with the last noise batch and the non-saturating cost.",
-     "D step: fake = G(z).detach(); loss = gan.discriminator_loss(D(real), D(fake)); opt_d.zero_grad(); "
-     "loss.backward(); opt_d.step(). G step: gan.non_saturating_generator_loss(D(G(noise_batches[-1]))), "
-     "opt_g.zero_grad(), backward, opt_g.step(). Return the mean D loss and the G loss as floats.",
+     "Each step is the usual four moves: compute the loss (gan.discriminator_loss with detached fakes; "
+     "gan.non_saturating_generator_loss through D), zero_grad, backward, step, each with its own optimiser. "
+     "Collect the D losses with .item() and return their mean and the G loss.",
      "def gan_training_step(G, D, opt_g, opt_d, real_batches, noise_batches):\n"
      "    d_losses = []\n"
      "    for real, z in zip(real_batches, noise_batches[:-1]):\n"
@@ -228,8 +276,10 @@ register(Exercise(
     forbidden=("coursekit.gan.training.discriminator_step", "coursekit.gan.training.generator_step",
                "coursekit.gan.training.GANTrainer.train_step", "coursekit.gan.training.GANTrainer.train"),
     atol=1e-5, exact=False, band_stats=_one_step_stats, band_seeds=40, band_min_margin=0.002,
-    properties=[(_detaches_in_d_steps, "In the discriminator steps G is held fixed: detach the fakes, so that "
-                                       "only the generator step sends gradients into G."),
+    properties=[(_no_gradient_from_the_d_steps, "In the discriminator steps G is held fixed: detach the fakes, so "
+                                                "that only the generator step sends gradients into G."),
+                (_gradient_reaches_g, "No gradient reaches G in the generator step: compute D(G(z)) without "
+                                      "detaching, so that the generator's loss can move G."),
                 (_steps_k_and_one, "opt_d must step once per real batch (k times) and opt_g exactly once.")],
     wrap=_wrap_step,
 ))
@@ -283,8 +333,8 @@ register(Exercise(
     ],
     ("The discriminator's loss with targets: BCE(real_logits, target) + BCE(fake_logits, 0), where "
      "the real target is `smooth` instead of 1.",
-     "F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, smooth)) + "
-     "F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)).",
+     "F.binary_cross_entropy_with_logits(logits, targets) takes a target per logit: build the real targets "
+     "with torch.full_like and the fake ones with torch.zeros_like, one BCE per batch.",
      "def one_sided_smoothed_d_loss(real_logits, fake_logits, smooth=0.9):\n"
      "    real_term = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, smooth))\n"
      "    fake_term = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))\n"
@@ -328,6 +378,14 @@ def _vbn_wrong(weight="mixed", stats="mixed", eps_inside=True):
     return wrong
 
 
+def _vbn_unbiased(x, reference, eps=1e-5):
+    rows = []
+    for example in x:
+        batch = torch.cat([reference, example[None]])
+        rows.append((example - batch.mean(0)) / torch.sqrt(batch.var(0) + eps))      # unbiased: N - 1
+    return torch.stack(rows)
+
+
 register(Exercise(
     ASSIGNMENT, "ex3-vbn", "vbn_normalize",
     "Exercise 3 (virtual batch norm)", _vbn_ref, _vbn_cases,
@@ -345,11 +403,14 @@ register(Exercise(
                       "mixing variances forgets the spread between x and the reference."),
         Misconception("eps outside the root", _vbn_wrong(eps_inside=False),
                       "eps goes INSIDE the square root: (x - mu) / sqrt(var + eps)."),
+        Misconception("unbiased variance", _vbn_unbiased,
+                      "Batch norm uses the biased variance (divide by the number of values, N_ref + 1, not N_ref): "
+                      "torch.var(..., unbiased=False), or second moment - mean^2."),
     ],
     ("Treat each example x as one more member of the reference batch: its statistics are a weighted "
      "average of x and the reference batch's, with weight a = 1/(N_ref + 1) for x.",
-     "mean = a * x + (1 - a) * reference.mean(0); mean_sq = a * x**2 + (1 - a) * (reference**2).mean(0); "
-     "return (x - mean) / torch.sqrt(mean_sq - mean**2 + eps).",
+     "Per feature: mean = a x + (1 - a) mean(R) and second moment = a x^2 + (1 - a) mean(R^2), both "
+     "broadcast over x's rows; the variance is second moment - mean^2; normalise with eps inside the root.",
      "def vbn_normalize(x, reference, eps=1e-5):\n"
      "    a = 1 / (len(reference) + 1)\n"
      "    mean = a * x + (1 - a) * reference.mean(0)\n"

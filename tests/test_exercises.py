@@ -260,6 +260,63 @@ def test_a_training_step_is_judged_on_fresh_state_with_clear_messages_for_its_fo
     assert torch.equal(first, exercises._call(exercise.wrap(exercise.reference), (1, 3, "adam")))
 
 
+def _step_variant(noise_for_d, noise_for_g, zero_grad_g=True, clear_after=False):
+    def step(G, D, opt_g, opt_d, real_batches, noise_batches):
+        d_losses = []
+        for i, real in enumerate(real_batches):
+            fake = G(noise_for_d(noise_batches, i)).detach()
+            loss = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
+            if not clear_after:
+                opt_d.zero_grad()
+            loss.backward()
+            opt_d.step()
+            if clear_after:
+                opt_d.zero_grad()
+            d_losses.append(loss.item())
+        g_loss = F.softplus(-D(G(noise_for_g(noise_batches)))).mean()
+        if zero_grad_g and not clear_after:
+            opt_g.zero_grad()
+        g_loss.backward()
+        opt_g.step()
+        if clear_after:
+            opt_g.zero_grad()
+        return {"d_loss": sum(d_losses) / len(d_losses), "g_loss": g_loss.item()}
+    return step
+
+
+@pytest.mark.parametrize("answer,named", [
+    (_step_variant(lambda n, i: n[-1], lambda n: n[-1]), "noise batches mixed up"),
+    (_step_variant(lambda n, i: n[i], lambda n: n[0]), "noise batches mixed up"),
+    (_step_variant(lambda n, i: n[i], lambda n: n[-2]), "noise batches mixed up"),
+    (_step_variant(lambda n, i: n[i], lambda n: n[-1], zero_grad_g=False), "generator gradients not cleared"),
+    # zero_grad AFTER step: the generator step's gradients in D leak into the next call's first D step
+    (_step_variant(lambda n, i: n[i], lambda n: n[-1], clear_after=True), None),
+], ids=["d-last-noise", "g-first-noise", "g-reuses-d-noise", "no-opt-g-zero-grad", "zero-grad-after-step"])
+def test_training_step_answers_that_misuse_the_noise_or_the_gradients_are_rejected(answer, named):
+    """Two consecutive steps per probe (as in a training loop), so leftover gradients show; an answer
+    that reads noise_batches must use them exactly as Algorithm 1 does (the bands are only for answers
+    that draw their own noise)."""
+    result = exercises.diagnose(exercises.get("05", "ex1-training-step"), answer)
+    assert not result.ok, result
+    if named:
+        assert result.misconception == named, result
+
+
+def test_a_check_leaves_the_notebooks_random_state_alone():
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    exercises.diagnose(exercises.get("05", "ex1-training-step"), _training_step_own_noise)
+    exercises.diagnose(exercises.get("01", "ex2-fgsm"), exercises.get("01", "ex2-fgsm").misconceptions[-1].wrong)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_shape_messages_do_not_quote_the_hidden_probes():
+    result = exercises.diagnose(exercises.get("06", "ex2-psnr"), lambda x, y: 10 * torch.log10(1 / ((x - y) ** 2).mean()))
+    assert result.kind == "type" and "one PSNR per image" in result.message
+    assert not re.search(r"\(\d+,", result.message)
+
+
 def test_regenerating_the_bands_gives_the_stored_file():
     assert calibrate_bands.main(["--check"]) == 0, "solutions/*/bands.json is stale: run scripts/calibrate_bands.py"
 
