@@ -560,8 +560,9 @@ register(Exercise(
                       detect=_depends_on_the_random_dropout),
     ],
     ("FGSM needs the gradient of the loss with respect to the INPUT image, for the true labels y.",
-     "x = x.clone().detach().requires_grad_(True); loss = F.cross_entropy(model(x), y); "
-     "(grad,) = torch.autograd.grad(loss, x); move every pixel by eps in the direction of grad.sign(), then clip.",
+     "Make x a leaf that needs a gradient (clone, detach, requires_grad_), take the gradient of the MEAN "
+     "cross-entropy for the TRUE labels with torch.autograd.grad, move each pixel by eps in the direction "
+     "of its sign, and clip to [0, 1].",
      "def my_fgsm(model, x, y, eps):\n"
      "    model.eval()\n"
      "    x = x.clone().detach().requires_grad_(True)\n"
@@ -873,9 +874,9 @@ register(Exercise(
     ],
     ("Three steps: a random start inside the eps-ball, one FGSM-like step of size alpha from there, "
      "and a projection back onto the eps-ball around the clean x.",
-     "delta = (torch.rand(x.shape, generator=generator) * 2 - 1) * eps; x_start = (x + delta).clamp(0, 1) with "
-     "requires_grad; grad of F.cross_entropy(model(x_start), y) w.r.t. x_start; x_start + alpha * grad.sign(); "
-     "attacks.project_linf(..., x, eps).",
+     "torch.rand(x.shape, generator=generator) is uniform in [0, 1): rescale it to [-eps, eps]. The step is "
+     "an FGSM step of size alpha taken FROM the random start (the gradient there); attacks.project_linf("
+     "x_new, x, eps) brings the result back around the CLEAN x.",
      "def fast_at_batch(model, x, y, eps, alpha, generator):\n"
      "    delta = (torch.rand(x.shape, generator=generator) * 2 - 1) * eps\n"
      "    x_start = (x + delta).clamp(0, 1).requires_grad_(True)\n"
@@ -940,8 +941,8 @@ register(Exercise(
                       "That is the accuracy that survives the attack: the success rate counts the MISclassified adversarial examples."),
     ],
     ("Two boolean masks over the examples: correct on clean x, and wrong on x_adv. Use torch.no_grad().",
-     "correct = target_model(x).argmax(1) == y; fooled = target_model(x_adv).argmax(1) != y; "
-     "the rate is (fooled & correct).sum() / correct.sum().",
+     "Two boolean masks from the target's argmax predictions: right on x, and wrong on x_adv. The rate "
+     "is how many examples are in BOTH, over how many are in the first.",
      "def transfer_success(target_model, x_adv, x, y):\n"
      "    with torch.no_grad():\n"
      "        correct = target_model(x).argmax(1) == y\n"

@@ -57,8 +57,8 @@ register(Exercise(
                       "You returned the UPPER end of the interval (centre + half width): the lower end subtracts."),
     ],
     ("p = k / n; the interval is centre +- half width, both divided by 1 + z^2/n; return the lower end.",
-     "centre = (p + z**2 / (2 * n)) / (1 + z**2 / n); half = z / (1 + z**2 / n) * (p * (1 - p) / n + z**2 / (4 * n**2)) ** 0.5; "
-     "return max(0.0, centre - half).",
+     "With p = k / n: centre = (p + z^2/(2n)) / (1 + z^2/n) and half width = z / (1 + z^2/n) * "
+     "sqrt(p(1 - p)/n + z^2/(4n^2)); the lower end cannot go below 0.",
      "def my_wilson_lower(k, n, z=1.96):\n"
      "    p = k / n\n"
      "    denominator = 1 + z**2 / n\n"
@@ -121,8 +121,8 @@ register(Exercise(
                       "The KL SUMS over the classes y (dim=1), it does not average over them."),
     ],
     ("p(y|x) = softmax of each row of the logits; p(y) = the mean of those rows; KL per image; mean; exp.",
-     "log_p_yx = torch.log_softmax(logits.double(), dim=1); p_yx = log_p_yx.exp(); log_p_y = p_yx.mean(0).log(); "
-     "kl = (p_yx * (log_p_yx - log_p_y)).sum(1); return float(kl.mean().exp()).",
+     "Work with log-probabilities (torch.log_softmax, in double). p(y) is the MEAN of the probabilities "
+     "over the images; each image's KL is a sum over the classes; the score is exp of the mean KL.",
      "def my_inception_score(logits):\n"
      "    log_p_yx = torch.log_softmax(logits.double(), dim=1)\n"
      "    p_yx = log_p_yx.exp()\n"
@@ -201,8 +201,9 @@ register(Exercise(
                       "Use the sample covariance (divide by N - 1, torch.cov's default), not the population one (N)."),
     ],
     ("Means (d,) and covariances (d, d) of each set, then ||mu_a - mu_b||^2 + Tr(S_a) + Tr(S_b) - 2 Tr((S_a S_b)^{1/2}).",
-     "a = features_a.double(); sigma_a = torch.cov(a.T); Tr((S_a S_b)^{1/2}) = "
-     "torch.linalg.eigvals(sigma_a @ sigma_b).real.clamp(min=0).sqrt().sum().",
+     "torch.cov treats ROWS as variables: pass the transpose to get (d, d) covariances. Tr((S_a S_b)^{1/2}) "
+     "is the sum of the square roots of the eigenvalues of S_a @ S_b (torch.linalg.eigvals, real part, "
+     "clamped at 0).",
      "def my_frechet_distance(features_a, features_b):\n"
      "    a, b = features_a.double(), features_b.double()\n"
      "    mu_a, mu_b = a.mean(0), b.mean(0)\n"
