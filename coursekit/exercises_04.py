@@ -4,6 +4,8 @@ Imported at the bottom of :mod:`coursekit.exercises`; see that module for how an
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -111,42 +113,90 @@ register(Exercise(
 ))
 
 
-# ---- 04 exercise 2: the optimal discriminator
+# ---- 04 exercise 2: the value of the game at the optimal discriminator, C(G)
 
-def _optimal_d_ref(p_data, p_g):
-    return p_data / (p_data + p_g)
+def _normal(xs, mu, sd):
+    return torch.exp(-0.5 * ((xs - mu) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
 
 
-def _optimal_d_cases():
-    g = torch.Generator().manual_seed(2)
-    return [(torch.rand(50, generator=g) + 0.01, torch.rand(50, generator=g) + 0.01),
-            (torch.tensor([1.0, 3.0, 1e-3, 2.0]), torch.tensor([1.0, 1.0, 5.0, 0.5])),
-            (torch.rand(4, 6, generator=g) * 3 + 0.1, torch.rand(4, 6, generator=g) + 0.1)]
+def _value_cases():
+    xs = torch.linspace(-6, 8, 1401)                 # float32: the far tails underflow to exactly 0
+    dx = float(xs[1] - xs[0])
+    return [(_normal(xs, 2.0, 0.5), _normal(xs, 0.0, 1.0), dx),
+            (_normal(xs, 2.0, 0.5), _normal(xs, 2.0, 0.5), dx),
+            (torch.tensor([0.1, 0.4, 0.5, 0.0]), torch.tensor([0.0, 0.3, 0.3, 0.4]), 1.0),
+            (torch.tensor([0.0, 0.5, 0.5, 0.0, 0.0]), torch.tensor([0.0, 0.0, 0.0, 1.0, 1.0]), 0.5)]
+
+
+def _value_wrong(d_star="optimal", zeros="xlogy", integral="riemann", terms="both", jsd=False):
+    def wrong(p_data, p_g, dx):
+        p, q = p_data.double(), p_g.double()
+        if d_star == "half":
+            d = torch.full_like(p, 0.5)
+        elif d_star == "swapped":
+            d = q / (p + q)
+        else:
+            d = p / (p + q)                                   # 0/0 where both densities vanish
+            if zeros == "xlogy":
+                d = torch.where(p + q > 0, d, torch.full_like(d, 0.5))
+        if zeros == "plain_log":
+            d = torch.where(p + q > 0, d, torch.full_like(d, 0.5))
+            terms_ = p * torch.log(d) + q * torch.log(1 - d)      # 0 * log 0 = nan
+        else:
+            terms_ = torch.xlogy(p, d) + torch.xlogy(q, 1 - d)
+        if terms == "data_only":
+            terms_ = torch.xlogy(p, d)
+        if integral == "sum":
+            value = terms_.sum()
+        elif integral == "mean":
+            value = terms_.mean()
+        else:
+            value = (terms_ * dx).sum()
+        value = float(value)
+        return (value + math.log(4)) / 2 if jsd else value
+    return wrong
+
+
+_value_ref = _value_wrong()      # no mistake switched on: the reference (= gan.value_at_optimal_discriminator)
 
 
 register(Exercise(
-    ASSIGNMENT, "ex2-optimal-d", "optimal_discriminator",
-    "Exercise 2 (the optimal discriminator)", _optimal_d_ref, _optimal_d_cases,
+    ASSIGNMENT, "ex2-value-at-optimum", "value_at_optimal_d",
+    "Exercise 2 (the value of the game at the optimal discriminator)", _value_ref, _value_cases,
     [
-        Misconception("swapped", lambda p_data, p_g: p_g / (p_data + p_g),
-                      "D* is the probability that x is REAL: p_data goes in the numerator, not p_g."),
-        Misconception("density ratio", lambda p_data, p_g: p_data / p_g,
-                      "p_data / p_g is not a probability (it can exceed 1): divide by the SUM p_data + p_g."),
-        Misconception("one half", lambda p_data, p_g: torch.full_like(p_data, 0.5),
-                      "D* = 1/2 only where p_g = p_data (at the end of the game); in general it depends on both densities."),
-        Misconception("log ratio", lambda p_data, p_g: torch.log(p_data / p_g),
-                      "log(p_data / p_g) is the LOGIT of D* (what a network outputs before the sigmoid): "
-                      "return the probability p_data / (p_data + p_g)."),
+        Misconception("no dx", _value_wrong(integral="sum"),
+                      "C(G) is an INTEGRAL: on a grid, multiply the sum by the spacing dx (a Riemann sum)."),
+        Misconception("mean over the grid", _value_wrong(integral="mean"),
+                      "Average over the grid points is not the integral: sum the terms and multiply by dx."),
+        Misconception("0 log 0", _value_wrong(zeros="plain_log"),
+                      "Where a density is 0 its term must be 0 (0 log 0 = 0), but 0 * log(0) gives nan in torch: "
+                      "use torch.xlogy(p, D), which is 0 when p is 0."),
+        Misconception("0/0 where both densities are 0", _value_wrong(zeros="none"),
+                      "Where BOTH densities are 0 (far in the tails) D* = 0/0 is nan; those points contribute "
+                      "nothing, so give D* any value there (e.g. torch.where(p_data + p_g > 0, ..., 0.5))."),
+        Misconception("D = 1/2 everywhere", _value_wrong(d_star="half"),
+                      "D* = 1/2 only at the end of the game: use D*(x) = p_data / (p_data + p_g) at every point, "
+                      "otherwise every pair of densities scores -log 4."),
+        Misconception("D* swapped", _value_wrong(d_star="swapped"),
+                      "D* is the probability that x is REAL: p_data / (p_data + p_g), not p_g / (p_data + p_g)."),
+        Misconception("returned the JSD", _value_wrong(jsd=True),
+                      "Return the value C(G) itself, -log 4 + 2 JSD, not the Jensen-Shannon divergence."),
+        Misconception("data term only", _value_wrong(terms="data_only"),
+                      "C(G) has two terms: p_data log D* AND p_g log(1 - D*)."),
     ],
-    ("For a fixed G, maximise p_data(x) log D + p_g(x) log(1 - D) for each x separately: set the "
-     "derivative in D to zero.",
-     "The derivative is p_data / D - p_g / (1 - D); solve p_data (1 - D) = p_g D for D, elementwise "
-     "(tensors of densities in, tensor of probabilities out).",
-     "def optimal_discriminator(p_data, p_g):\n"
-     "    return p_data / (p_data + p_g)"),
-    "D*(x) is the probability that x is real given the two densities: the share of p_data in p_data + p_g, "
-    "elementwise.",
-    shape="the shape of p_data (one value per point)",
+    ("First D* at every grid point, then the integral of p_data log D* + p_g log(1 - D*) as a sum times dx. "
+     "Watch the points where a density is 0.",
+     "D* = p_data / (p_data + p_g), with any value (say 1/2) where both are 0; torch.xlogy(p, D) computes "
+     "p log D with 0 log 0 = 0; multiply the summed terms by dx and return a Python float.",
+     "def value_at_optimal_d(p_data, p_g, dx):\n"
+     "    total = p_data + p_g\n"
+     "    d_star = torch.where(total > 0, p_data / total, torch.full_like(total, 0.5))\n"
+     "    terms = torch.xlogy(p_data, d_star) + torch.xlogy(p_g, 1 - d_star)\n"
+     "    return float((terms * dx).sum())"),
+    "C(G) = integral of p_data log D* + p_g log(1 - D*) dx with D* = p_data / (p_data + p_g), taking 0 log 0 = 0 "
+    "and skipping the points where both densities are 0.",
+    forbidden=("coursekit.gan.theory.value_at_optimal_discriminator", "coursekit.gan.theory.jensen_shannon_divergence"),
+    returns="float", atol=1e-4,
 ))
 
 

@@ -1,5 +1,6 @@
 """The exercise registry grades fairly: the reference passes, every known mistake is rejected with its
 own hint, shortcuts are named, nothing hidden reaches students, stochastic bands are reproducible."""
+import math
 import re
 import sys
 from pathlib import Path
@@ -137,6 +138,21 @@ def _transfer_masked_mean(target_model, x_adv, x, y):
     return target_model(x_adv[correct]).argmax(1).ne(y[correct]).float().mean().item()
 
 
+def _value_with_masks(p_data, p_g, dx):
+    value = 0.0
+    for p, q in zip(p_data.tolist(), p_g.tolist()):      # point by point, skipping the zero terms
+        if p > 0:
+            value += p * math.log(p / (p + q)) * dx
+        if q > 0:
+            value += q * math.log(q / (p + q)) * dx
+    return value
+
+
+def _value_with_eps_and_nansum(p_data, p_g, dx):
+    d = p_data / (p_data + p_g)
+    return float(((p_data * torch.log(d + 1e-30) + p_g * torch.log(1 - d + 1e-30)) * dx).nansum())
+
+
 def _d_loss_with_bce(real_logits, fake_logits):
     return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
             + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
@@ -208,7 +224,8 @@ def _nearest_by_broadcasting(queries, references):
     (("03_defenses_transferability", "ex2-fast-at"), _fast_at_other_draw),
     (("03_defenses_transferability", "ex3-transfer"), _transfer_masked_mean),
     (("04_gan_game", "ex1-d-loss"), _d_loss_with_bce),
-    (("04_gan_game", "ex2-optimal-d"), lambda p_data, p_g: 1 / (1 + p_g / p_data)),
+    (("04_gan_game", "ex2-value-at-optimum"), _value_with_masks),
+    (("04_gan_game", "ex2-value-at-optimum"), _value_with_eps_and_nansum),
     (("04_gan_game", "ex3-ns-loss"), lambda l: -F.logsigmoid(l).mean()),
     (("05_gan_training_tips", "ex1-training-step"), _training_step_own_noise),
     (("05_gan_training_tips", "ex1-training-step"), _training_step_no_grad_fakes),
@@ -366,6 +383,8 @@ def _vbn_via_layer(x, reference, eps=1e-5):
     (("03_defenses_transferability", "ex2-fast-at"), _fast_at_via_fgsm, "coursekit.attacks.fgsm"),
     (("03_defenses_transferability", "ex3-transfer"), _transfer_via_matrix, "coursekit.transfer.transfer_matrix"),
     (("04_gan_game", "ex1-d-loss"), lambda r, f: gan.discriminator_loss(r, f), "coursekit.gan.losses.discriminator_loss"),
+    (("04_gan_game", "ex2-value-at-optimum"), lambda p, q, dx: gan.value_at_optimal_discriminator(p, q, dx),
+     "coursekit.gan.theory.value_at_optimal_discriminator"),
     (("04_gan_game", "ex3-ns-loss"), lambda l: gan.non_saturating_generator_loss(l),
      "coursekit.gan.losses.non_saturating_generator_loss"),
     (("05_gan_training_tips", "ex1-training-step"), _step_via_library, "coursekit.gan.training.discriminator_step"),

@@ -432,3 +432,44 @@ def test_shipped_dcgan_draws_recognisable_digits():
     assert quality["confident_fraction"] > 0.6 and quality["mean_confidence"] > 0.8
     histogram = quality["class_histogram"]
     assert sum(histogram) == 500 and sum(count >= 10 for count in histogram) >= 9  # no collapse
+
+
+# ---------------------------------------------------------------- the game in closed form (gan.theory)
+
+def test_jsd_agrees_with_scipy_and_the_value_is_minus_log4_plus_twice_it():
+    from scipy.spatial.distance import jensenshannon
+
+    g = torch.Generator().manual_seed(3)
+    for _ in range(5):
+        p, q = torch.rand(12, generator=g), torch.rand(12, generator=g)
+        p[:3] = 0                                         # zeros on one side only, and...
+        q[2:4] = 0                                        # ...a point where both vanish
+        p, q = p / p.sum(), q / q.sum()
+        jsd = gan.jensen_shannon_divergence(p, q)
+        assert abs(jsd - float(jensenshannon(p.numpy(), q.numpy())) ** 2) < 1e-6   # scipy: sqrt of JSD, nats
+        assert abs(gan.value_at_optimal_discriminator(p, q) - (-math.log(4) + 2 * jsd)) < 1e-6  # float32 sums
+
+
+def test_value_at_the_optimum_ranges_from_minus_log4_to_zero_and_falls_as_p_g_nears_the_data():
+    xs = torch.linspace(-8, 10, 3601)
+    dx = float(xs[1] - xs[0])
+    normal = lambda x, mu, sd: torch.exp(-0.5 * ((x - mu) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))  # noqa: E731
+    data = normal(xs, 2.0, 0.5)
+    assert abs(gan.value_at_optimal_discriminator(data, data, dx) + math.log(4)) < 1e-4
+    values = [gan.value_at_optimal_discriminator(data, normal(xs, mu, 0.5), dx) for mu in (-4.0, -1.0, 0.5, 1.5, 2.0)]
+    assert all(a > b for a, b in zip(values, values[1:])) and abs(values[0]) < 1e-3     # disjoint: about 0
+    d_star = gan.optimal_discriminator(data, normal(xs, 0.0, 1.0))
+    assert d_star.shape == xs.shape and float(d_star.min()) >= 0 and float(d_star.max()) <= 1
+    both_zero = gan.optimal_discriminator(torch.zeros(2), torch.zeros(2))
+    assert torch.equal(both_zero, torch.full((2,), 0.5))
+
+
+def test_theory_rejects_bad_densities_clearly():
+    with pytest.raises(CourseKitError, match="p_g must hold finite values >= 0"):
+        gan.value_at_optimal_discriminator(torch.ones(3), torch.tensor([0.5, -0.1, 0.2]))
+    with pytest.raises(CourseKitError, match="same points"):
+        gan.jensen_shannon_divergence(torch.ones(3), torch.ones(4))
+    with pytest.raises(CourseKitError, match="dx must be a positive number"):
+        gan.value_at_optimal_discriminator(torch.ones(3), torch.ones(3), dx=0)
+    with pytest.raises(CourseKitError, match="float tensor"):
+        gan.optimal_discriminator(torch.ones(3, dtype=torch.long), torch.ones(3))

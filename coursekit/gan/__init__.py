@@ -3,6 +3,8 @@
 - :mod:`coursekit.gan.losses`: ``discriminator_loss`` (with one-sided label
   smoothing), ``minimax_generator_loss``, ``non_saturating_generator_loss``, all
   on logits and numerically stable;
+- :mod:`coursekit.gan.theory`: ``optimal_discriminator``, ``value_at_optimal_discriminator``
+  (C(G) = -log 4 + 2 JSD) and ``jensen_shannon_divergence``, for densities on a grid;
 - :mod:`coursekit.gan.vbn`: ``VirtualBatchNorm``;
 - :mod:`coursekit.gan.models`: ``DCGANGenerator`` / ``DCGANDiscriminator`` for
   MNIST, ``ConditionalGenerator`` / ``ConditionalDiscriminator``,
@@ -37,6 +39,7 @@ from coursekit.gan.models import (
     generate,
     is_conditional,
 )
+from coursekit.gan.theory import jensen_shannon_divergence, optimal_discriminator, value_at_optimal_discriminator
 from coursekit.gan.training import GANTrainer, discriminator_step, generator_step
 from coursekit.gan.vbn import VirtualBatchNorm
 
@@ -47,4 +50,5 @@ __all__ = [
     "mode_coverage", "ConditionalDiscriminator", "ConditionalGenerator", "DCGANDiscriminator",
     "DCGANGenerator", "MLPDiscriminator", "MLPGenerator", "check_noise", "generate",
     "is_conditional", "GANTrainer", "discriminator_step", "generator_step", "VirtualBatchNorm",
+    "jensen_shannon_divergence", "optimal_discriminator", "value_at_optimal_discriminator",
 ]
