@@ -179,14 +179,23 @@ def _steps_k_and_one(fn) -> bool:
     return _step_output(fn)[-2:].tolist() == [3.0, 1.0]
 
 
-def _step_with_noise(fn, noise_seed: int) -> torch.Tensor:
+def _one_step(fn, noise_seed: int, global_seed: int, k: int = 2):
+    """One call of the answer on fixed toy models and real batches; only the noise batches change with
+    ``noise_seed`` (and, for answers that draw noise themselves, the global seed). Returns the models,
+    their weights before the step, and the two losses."""
     G, D = _toy_models(0)
-    opt_g, opt_d = _optimisers(G, D, "sgd")
-    reals, _ = _batches(0, 2)
+    opt_g, opt_d = torch.optim.SGD(G.parameters(), lr=0.1), torch.optim.SGD(D.parameters(), lr=0.1)
+    reals, _ = _batches(0, k, batch=128)
     g = torch.Generator().manual_seed(noise_seed)
-    noise = [torch.randn(32, 4, generator=g) for _ in range(3)]
-    torch.manual_seed(0)                 # the same draws for answers that make their own noise
-    _check_losses(_call(fn, (G, D, opt_g, opt_d, reals, noise)))
+    noise = [torch.randn(128, 4, generator=g) for _ in range(k + 1)]
+    g_before, d_before = _flat(G), _flat(D)
+    torch.manual_seed(global_seed)
+    losses = _check_losses(fn(G, D, opt_g, opt_d, reals, noise))
+    return G, D, g_before, d_before, losses
+
+
+def _step_with_noise(fn, noise_seed: int) -> torch.Tensor:
+    G, D, _, _, _ = _one_step(fn, noise_seed, global_seed=0)   # own-noise answers draw the same both times
     return torch.cat([_flat(G), _flat(D)])
 
 
@@ -204,18 +213,10 @@ def _reads_the_given_noise(fn) -> bool:
         return False
 
 
-def _one_step_stats(fn, seed: int, k: int = 2) -> dict:
-    """One step from fixed toy models and real batches; only the noise changes with ``seed`` (and the
-    global seed, for answers that draw noise themselves). The losses and how far each network moved
-    vary little between noise draws, and every known mistake moves at least one of them."""
-    G, D = _toy_models(0)
-    opt_g, opt_d = torch.optim.SGD(G.parameters(), lr=0.1), torch.optim.SGD(D.parameters(), lr=0.1)
-    reals, _ = _batches(0, k, batch=128)
-    g = torch.Generator().manual_seed(seed)
-    noise = [torch.randn(128, 4, generator=g) for _ in range(k + 1)]
-    g_before, d_before = _flat(G), _flat(D)
-    torch.manual_seed(seed)
-    d_loss, g_loss = _check_losses(fn(G, D, opt_g, opt_d, reals, noise))
+def _one_step_stats(fn, seed: int) -> dict:
+    """The band statistics of one step (noise and global seed = ``seed``): the losses and how far each
+    network moved vary little between noise draws, and every known mistake moves at least one of them."""
+    G, D, g_before, d_before, (d_loss, g_loss) = _one_step(fn, seed, global_seed=seed)
     return {"d_loss": d_loss, "g_loss": g_loss, "d_weight_change": float((_flat(D) - d_before).norm()),
             "g_weight_change": float((_flat(G) - g_before).norm())}
 
