@@ -95,12 +95,30 @@ def collect(root: Path, source: Path, names: list[str] | None = None) -> list[tu
     return pairs
 
 
+def open_gradebook(path: Path):
+    """nbgrader's Gradebook on ``path`` (a new one runs ``alembic`` from PATH: use this interpreter's)."""
+    from nbgrader.api import Gradebook
+
+    bindir = os.path.dirname(sys.executable)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    return Gradebook(f"sqlite:///{path}")
+
+
+def _graded_gradebook(root: Path):
+    """The course's gradebook, which must exist (grades and reports read it)."""
+    db = root / "gradebook.db"
+    if not db.is_file():
+        raise CourseKitError(f"No gradebook at {db}: autograde something first.")
+    return open_gradebook(db)
+
+
 def _in_gradebook(root: Path, name: str) -> bool:
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
     if not (root / "gradebook.db").is_file():
         return False
-    with Gradebook("sqlite:///" + str(root / "gradebook.db")) as gb:
+    with open_gradebook(root / "gradebook.db") as gb:
         try:
             gb.find_assignment(name)
         except MissingEntry:
@@ -145,13 +163,10 @@ def autograde(root: Path, name: str, students: list[str] | None = None, *, feedb
 
 def grades(root: Path) -> list[dict]:
     """Every student's score on every assignment (and per notebook cell), from the gradebook."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
-    db = root / "gradebook.db"
-    if not db.is_file():
-        raise CourseKitError(f"No gradebook at {db}: autograde something first.")
     rows = []
-    with Gradebook(f"sqlite:///{db}") as gb:
+    with _graded_gradebook(root) as gb:
         for assignment in gb.assignments:
             for student in gb.students:
                 try:
@@ -203,13 +218,8 @@ def exercise_stats(root: Path) -> list[dict]:
     """Per graded cell: points, number of submissions, mean, share with full and with zero marks."""
     from statistics import mean, median
 
-    from nbgrader.api import Gradebook
-
-    db = root / "gradebook.db"
-    if not db.is_file():
-        raise CourseKitError(f"No gradebook at {db}: autograde something first.")
     stats = []
-    with Gradebook(f"sqlite:///{db}") as gb:
+    with _graded_gradebook(root) as gb:
         for assignment in gb.assignments:
             for nb in assignment.notebooks:
                 for cell in nb.grade_cells:

@@ -1476,6 +1476,8 @@ def ensure_structure(gb, kit: dict) -> None:
 
 def merge_result(root: Path, result: dict, gb=None) -> None:
     """Write one sandbox result into the real course: gradebook scores, autograded/, feedback/."""
+    from coursekit.grading import open_gradebook
+
     root = Path(root)
     student, assignment = result["student"], result["assignment"]
     own = gb is None
@@ -1511,16 +1513,6 @@ def merge_result(root: Path, result: dict, gb=None) -> None:
     path.write_text(json.dumps(record, indent=1))
 
 
-def open_gradebook(path: Path):
-    """nbgrader's Gradebook on ``path`` (a new one runs ``alembic`` from PATH: use this interpreter's)."""
-    from nbgrader.api import Gradebook
-
-    bindir = os.path.dirname(sys.executable)
-    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-    return Gradebook(f"sqlite:///{path}")
-
-
 def autograde(root: Path, assignment: str, students: list[str] | None = None, *, workers: int = 1,
               dask: str | object | None = None, limits: Limits | None = None, progress: bool = False,
               feedback: bool = True) -> list[dict]:
@@ -1528,6 +1520,8 @@ def autograde(root: Path, assignment: str, students: list[str] | None = None, *,
 
     Returns the results (one dict per submission, without the file payloads), in student order.
     """
+    from coursekit.grading import open_gradebook
+
     root = Path(root)
     kit = prepare_assignment(root, assignment)
     jobs = make_jobs(root, assignment, students, limits=limits, kit=kit)
