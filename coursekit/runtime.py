@@ -120,14 +120,17 @@ def budget(full, fast, large=None):
     return full
 
 
-def describe() -> str:
-    """One line: the device (with the GPU's name) and the budget mode."""
-    d = device()
+def describe_device(d: torch.device | None = None) -> str:
+    """A device for humans: ``cuda (NVIDIA H200)``, ``mps (Apple GPU)``, ``cpu (2 cores, 2 torch threads)``."""
+    d = torch.device(d) if d is not None else device()
     if d.type == "cuda":
         index = d.index if d.index is not None else torch.cuda.current_device()
-        name = f"cuda ({torch.cuda.get_device_name(index)})"
-    elif d.type == "mps":
-        name = "mps (Apple GPU)"
-    else:
-        name = f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
-    return f"device {name}; budgets: {mode()}"
+        return f"cuda ({torch.cuda.get_device_name(index)})"
+    if d.type == "mps":
+        return "mps (Apple GPU)"
+    return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+
+
+def describe() -> str:
+    """One line: the device (with the GPU's name) and the budget mode."""
+    return f"device {describe_device()}; budgets: {mode()}"

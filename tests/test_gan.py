@@ -418,20 +418,49 @@ def test_mode_coverage_counts_modes_and_quality():
 
 # ---------------------------------------------------------------- the zoo's DCGAN
 
-def test_shipped_dcgan_draws_recognisable_digits():
+def _quality_against_the_embedded_digits(name: str) -> dict:
+    """The bar's figures for a shipped generator, against the shipped digits (the same everywhere)."""
+    from coursekit import data, zoo
+    from coursekit.gan.recipes import evaluate_digit_generator
+
+    return evaluate_digit_generator(zoo.load(name), n=2000, seed=1000,
+                                    real_test=data.embedded_mnist("test")[0],
+                                    real_train=data.embedded_mnist("train")[0])
+
+
+def test_shipped_cgan_meets_the_quality_bar():
+    """Issue 17's bar: >= 90% confident under mnist_cnn, every class 5-15%, FID <= 2x real digits."""
     from coursekit import zoo
+    from coursekit.gan.recipes import meets_quality_bar
+
+    G = zoo.load("cgan_mnist")
+    assert not G.training and G.z_dim == 64 and gan.is_conditional(G)
+    figures = _quality_against_the_embedded_digits("cgan_mnist")
+    assert meets_quality_bar(figures) == []
+    assert figures["label_agreement"] > 0.9 and min(figures["label_agreement_per_class"]) > 0.8
+    record = zoo.manifest()["cgan_mnist"]          # the manifest states what it measured (full MNIST)
+    assert record["meets_quality_bar"] and record["confident_fraction"] >= 0.9
+
+
+def test_shipped_dcgan_draws_recognisable_digits_of_every_class():
+    """The unconditional DCGAN: every class 5-15% of samples, ~80% confident, FID ~4x real.
+
+    It misses issue 17's full bar (90% confident, FID <= 2x real); the manifest says so and the
+    search behind it is in docs/benchmarks.md. This test holds what it does reach, so a worse
+    rebuild fails."""
+    from coursekit import zoo
+    from coursekit.gan.recipes import meets_quality_bar
 
     G = zoo.load("dcgan_mnist")
-    assert not G.training and G.z_dim >= 1
+    assert not G.training and G.z_dim == 64
     images = gan.generate(G, 500, seed=0)
-    assert images.shape == (500, 1, 28, 28)
-    assert images.min() >= 0 and images.max() <= 1
-    quality = gan.digit_quality(images, zoo.load("mnist_cnn"))
-    # The shipped build (3,000 steps, see the manifest) reaches about 0.63 at confidence 0.9. Longer and
-    # smoothed recipes reached 0.64-0.69 but dropped more modes (docs/benchmarks.md, "GAN"): it still ships.
-    assert quality["confident_fraction"] > 0.6 and quality["mean_confidence"] > 0.8
-    histogram = quality["class_histogram"]
-    assert sum(histogram) == 500 and sum(count >= 10 for count in histogram) >= 9  # no collapse
+    assert images.shape == (500, 1, 28, 28) and images.min() >= 0 and images.max() <= 1
+    figures = _quality_against_the_embedded_digits("dcgan_mnist")
+    assert figures["confident_fraction"] > 0.77
+    assert all(0.05 <= share <= 0.15 for share in figures["class_shares"])          # no collapse
+    assert figures["fid_mnist"] < 4.5 * figures["fid_mnist_real"]
+    record = zoo.manifest()["dcgan_mnist"]
+    assert record["meets_quality_bar"] is False and record["misses"] == meets_quality_bar(record)
 
 
 # ---------------------------------------------------------------- the game in closed form (gan.theory)

@@ -54,13 +54,16 @@ class DCGANGenerator(nn.Module):
           -> ConvTranspose 4x4/2 -> (N, C/2, 14, 14) -> BN, ReLU
           -> ConvTranspose 4x4/2 -> (N, 1, 28, 28) -> sigmoid (pixels in [0, 1])
 
-    ``channels=C`` (64: 243k parameters, under 1 MB). ``use_vbn=True`` replaces
-    batch norm by virtual batch norm with a fixed reference batch of
-    ``reference_size`` noise vectors (a buffer, saved with the weights).
+    ``channels=C`` (64: 243k parameters, under 1 MB). ``refine=True`` adds a
+    5x5 stride-1 convolution (C -> C, norm, ReLU) at 7x7 before the upsampling,
+    as in the TensorFlow DCGAN tutorial's MNIST generator: more capacity where
+    the digit's shape is laid out. ``use_vbn=True`` replaces batch norm by
+    virtual batch norm with a fixed reference batch of ``reference_size`` noise
+    vectors (a buffer, saved with the weights).
     """
 
     def __init__(self, z_dim: int = 64, channels: int = 64, *, use_vbn: bool = False,
-                 reference_size: int = 64, out_channels: int = 1):
+                 reference_size: int = 64, out_channels: int = 1, refine: bool = False):
         super().__init__()
         if not isinstance(z_dim, int) or z_dim < 1:
             raise CourseKitError(f"z_dim must be a positive integer, got {z_dim!r}.")
@@ -70,8 +73,11 @@ class DCGANGenerator(nn.Module):
         self.use_vbn = use_vbn
         norm = VirtualBatchNorm if use_vbn else nn.BatchNorm2d
         c = channels
+        refine_layers = ([nn.Conv2d(c, c, 5, padding=2, bias=False), norm(c), nn.ReLU()]
+                         if refine else [])
         self.net = nn.Sequential(
             nn.Linear(z_dim, c * 7 * 7, bias=False), nn.Unflatten(1, (c, 7, 7)), norm(c), nn.ReLU(),
+            *refine_layers,
             nn.ConvTranspose2d(c, c // 2, 4, stride=2, padding=1, bias=False), norm(c // 2), nn.ReLU(),
             nn.ConvTranspose2d(c // 2, out_channels, 4, stride=2, padding=1), nn.Sigmoid(),
         )
@@ -101,15 +107,21 @@ class DCGANDiscriminator(nn.Module):
           -> Conv 4x4/2 -> (N, 2C, 7, 7) -> norm, LeakyReLU(0.2) -> Linear -> logit
 
     ``norm``: 'batch' (DCGAN), 'layer' or 'none' (per-example gradients, e.g. DP-SGD).
+    ``dropout``: dropout after each LeakyReLU (0: none; the TensorFlow DCGAN
+    tutorial uses 0.3), which keeps D from memorising the real digits.
     """
 
-    def __init__(self, channels: int = 32, *, in_channels: int = 1, norm: str = "batch"):
+    def __init__(self, channels: int = 32, *, in_channels: int = 1, norm: str = "batch",
+                 dropout: float = 0.0):
         super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise CourseKitError(f"dropout must be in [0, 1), got {dropout!r}.")
         c = channels
         self.in_channels = in_channels
+        drop = [nn.Dropout(dropout)] if dropout > 0 else []
         self.net = nn.Sequential(
-            nn.Conv2d(in_channels, c, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1), _norm_2d(norm, 2 * c), nn.LeakyReLU(0.2),
+            nn.Conv2d(in_channels, c, 4, stride=2, padding=1), nn.LeakyReLU(0.2), *drop,
+            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1), _norm_2d(norm, 2 * c), nn.LeakyReLU(0.2), *drop,
             nn.Flatten(), nn.Linear(2 * c * 7 * 7, 1),
         )
 
@@ -131,12 +143,12 @@ class ConditionalGenerator(nn.Module):
     conditional = True
 
     def __init__(self, z_dim: int = 64, num_classes: int = 10, channels: int = 64, *,
-                 embed_dim: int = 16, use_vbn: bool = False):
+                 embed_dim: int = 16, use_vbn: bool = False, refine: bool = False):
         super().__init__()
         self.z_dim = z_dim
         self.num_classes = num_classes
         self.embed = nn.Embedding(num_classes, embed_dim)
-        self.body = DCGANGenerator(z_dim + embed_dim, channels, use_vbn=use_vbn)
+        self.body = DCGANGenerator(z_dim + embed_dim, channels, use_vbn=use_vbn, refine=refine)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         check_noise(z, self.z_dim)
@@ -153,11 +165,12 @@ class ConditionalDiscriminator(nn.Module):
 
     conditional = True
 
-    def __init__(self, num_classes: int = 10, channels: int = 32, *, norm: str = "batch"):
+    def __init__(self, num_classes: int = 10, channels: int = 32, *, norm: str = "batch",
+                 dropout: float = 0.0):
         super().__init__()
         self.num_classes = num_classes
         self.embed = nn.Embedding(num_classes, 28 * 28)
-        self.body = DCGANDiscriminator(channels, in_channels=2, norm=norm)
+        self.body = DCGANDiscriminator(channels, in_channels=2, norm=norm, dropout=dropout)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         _check_image_batch(x, 1)

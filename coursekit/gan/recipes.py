@@ -1,62 +1,199 @@
-"""How the zoo's ``dcgan_mnist`` generator is trained (``zoo.build(['dcgan_mnist'])``)."""
+"""How the zoo's GAN generators are trained (``zoo.build(['dcgan_mnist', 'cgan_mnist'])``).
+
+One function per shipped generator; both train with :class:`coursekit.gan.GANTrainer` on the
+full MNIST training set, on ``runtime.device()`` (a GPU when there is one), and evaluate what
+ships (weights rounded to float16) with :func:`evaluate_digit_generator`:
+
+- ``confident_fraction``: share of samples that the zoo's ``mnist_cnn`` classifies with
+  probability > 0.9 (real test digits: about 99%);
+- ``class_shares``: the classifier's predicted classes (a collapsed generator puts most
+  samples in a few classes; MNIST has about 10% each);
+- ``fid_mnist``: the MNIST-domain Fréchet distance (``mnist_cnn``'s 100-d features) between
+  the samples and the 10,000 test digits, next to ``fid_mnist_real``: the same distance for
+  as many *real training* digits (the floor that sampling noise alone gives).
+
+Recipes are plain dicts (stored in the manifest); ``checkpoint_every``/``on_checkpoint``
+let a search (``scripts/gan_recipe_search.py``) evaluate a run as it goes.
+"""
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import torch
 from torch import nn
 
 from coursekit.checks import CourseKitError
+from coursekit.zoo import round_to_float16
+
+#: The bar of a generator "worth showing" (issue 17): confident samples, every class present,
+#: and an MNIST-domain FID at most twice that of real digits at the same sample size.
+QUALITY_BAR = {"confident_fraction": 0.9, "class_share_min": 0.05, "class_share_max": 0.15,
+               "fid_ratio_max": 2.0}
 
 
-def train_dcgan_mnist(generator: nn.Module, recipe: dict) -> dict:
-    """Train ``generator`` against a fresh ``DCGANDiscriminator`` on the full MNIST training set.
+def _full_mnist() -> tuple[torch.Tensor, torch.Tensor]:
+    from coursekit import data
 
-    ``recipe``: steps, batch_size, lr_g, lr_d, k, label_smoothing, d_channels, seed
-    (and storage_dtype: "float16" rounds the weights as they will be stored).
-    Afterwards 1,000 samples are classified by ``zoo.load('mnist_cnn')``; the
-    returned metrics (written to the manifest) say how many it recognises with
-    confidence > 0.9, and which digits it sees.
-    """
-    from coursekit import data, zoo
-    from coursekit.gan.metrics import digit_quality
-    from coursekit.gan.models import DCGANDiscriminator, generate
-    from coursekit.gan.training import GANTrainer
-
-    x_train, _ = data.load_mnist("train")
+    x_train, y_train = data.load_mnist("train")
     if len(x_train) < 60000:
         raise CourseKitError(
-            "Building dcgan_mnist needs the full MNIST training set (60,000 images), found "
+            "Building a GAN of the zoo needs the full MNIST training set (60,000 images), found "
             f"{len(x_train)} (the embedded subset?). Set COURSEKIT_DATA to a mirror in "
             "torchvision's layout, e.g. COURSEKIT_DATA=../shared/data."
         )
-    torch.manual_seed(recipe["seed"] + 1)  # the discriminator's initial weights
-    discriminator = DCGANDiscriminator(recipe["d_channels"])
+    return x_train, y_train
+
+
+@torch.no_grad()
+def evaluate_digit_generator(generator: nn.Module, *, n: int = 2000, seed: int = 1000,
+                             real_test: torch.Tensor | None = None,
+                             real_train: torch.Tensor | None = None) -> dict:
+    """The quality figures of a digit generator (see the module docstring).
+
+    ``n`` samples from noise seed ``seed`` (a conditional generator gets labels 0..9 cycling);
+    ``real_test`` (default: the MNIST test set) is the reference of the FID; ``real_train``
+    (default: the training set) gives ``n`` real digits for the real-vs-real floor.
+    For a conditional generator ``label_agreement`` (the classifier agrees with the asked-for
+    class, confidently) is added, overall and per class.
+    """
+    from coursekit import data, metrics, zoo
+    from coursekit.gan.metrics import digit_quality
+    from coursekit.gan.models import generate, is_conditional
+
+    device = next(generator.parameters()).device
+    classifier = zoo.load("mnist_cnn", device=device)
+    extractor = metrics.feature_extractor("mnist_cnn", device=device)
+    if real_test is None:
+        real_test = data.load_mnist("test")[0]
+    if real_train is None:
+        real_train = data.load_mnist("train")[0]
+    labels = torch.arange(n) % 10 if is_conditional(generator) else None
+    samples = generate(generator, n, seed=seed, labels=labels)
+    quality = digit_quality(samples, classifier, threshold=0.9)
+    reference = metrics.feature_statistics(real_test, extractor, progress=False)
+    pick = torch.randperm(len(real_train), generator=torch.Generator().manual_seed(seed))[:n]
+    result = {
+        "samples": n,
+        "confident_fraction": round(quality["confident_fraction"], 4),
+        "mean_confidence": round(quality["mean_confidence"], 4),
+        "class_shares": [round(c / n, 4) for c in quality["class_histogram"]],
+        "fid_mnist": round(metrics.fid(samples, reference, extractor, progress=False), 2),
+        "fid_mnist_real": round(metrics.fid(real_train[pick], reference, extractor, progress=False), 2),
+        "fid_reference": f"{len(real_test)} real test digits",
+    }
+    if labels is not None:
+        probs = torch.cat([classifier(samples[i:i + 500].to(device)).softmax(1).cpu()
+                           for i in range(0, n, 500)])
+        confidence, predicted = probs.max(1)
+        agree = (predicted == labels) & (confidence > 0.9)
+        result["label_agreement"] = round(float(agree.float().mean()), 4)
+        result["label_agreement_per_class"] = [round(float(agree[labels == c].float().mean()), 4)
+                                               for c in range(10)]
+    return result
+
+
+def meets_quality_bar(figures: dict, bar: dict = QUALITY_BAR) -> list[str]:
+    """The ways ``figures`` (from :func:`evaluate_digit_generator`) miss the bar; empty: it meets it."""
+    misses = []
+    if figures["confident_fraction"] < bar["confident_fraction"]:
+        misses.append(f"confident fraction {figures['confident_fraction']:.3f} < {bar['confident_fraction']}")
+    for digit, share in enumerate(figures["class_shares"]):
+        if not bar["class_share_min"] <= share <= bar["class_share_max"]:
+            misses.append(f"class {digit} share {share:.3f} outside "
+                          f"[{bar['class_share_min']}, {bar['class_share_max']}]")
+    if figures["fid_mnist"] > bar["fid_ratio_max"] * figures["fid_mnist_real"]:
+        misses.append(f"FID {figures['fid_mnist']:.1f} > {bar['fid_ratio_max']} x real {figures['fid_mnist_real']:.1f}")
+    return misses
+
+
+def _optimizer(params, lr: float, device: torch.device) -> torch.optim.Optimizer:
+    # The fused CUDA kernel cuts launch overhead on a GPU; the maths is Adam's either way.
+    return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999), fused=device.type == "cuda")
+
+
+def train_gan_recipe(generator: nn.Module, discriminator: nn.Module, recipe: dict, *,
+                     conditional: bool = False, device: torch.device | None = None,
+                     checkpoint_every: int = 0,
+                     on_checkpoint: Callable[[int, float], None] | None = None,
+                     progress: bool = True) -> dict:
+    """Train ``generator`` against ``discriminator`` on the full MNIST with ``recipe``.
+
+    ``recipe``: steps, batch_size, lr_g, lr_d, k, label_smoothing, seed. Every
+    ``checkpoint_every`` steps ``on_checkpoint(step, train_seconds)`` is called (training
+    continues exactly where it stopped). Returns the training figures.
+    """
+    from coursekit import runtime
+    from coursekit.gan.training import GANTrainer
+
+    device = device or runtime.device()
+    x_train, y_train = _full_mnist()
+    generator.to(device)
+    discriminator.to(device)
+    x_train = x_train.to(device)
+    y_train = y_train.to(device) if conditional else None
     trainer = GANTrainer(
         generator, discriminator, lr_g=recipe["lr_g"], lr_d=recipe["lr_d"], k=recipe["k"],
         label_smoothing=recipe["label_smoothing"], seed=recipe["seed"], sample_every=0,
+        g_optimizer=_optimizer(generator.parameters(), recipe["lr_g"], device),
+        d_optimizer=_optimizer(discriminator.parameters(), recipe["lr_d"], device),
     )
-    wall, cpu = time.perf_counter(), time.process_time()
-    history = trainer.train(x_train, recipe["steps"], recipe["batch_size"])
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    if recipe.get("storage_dtype") == "float16":  # evaluate what ships: weights rounded to float16
-        with torch.no_grad():
-            for tensor in generator.state_dict().values():
-                if tensor.is_floating_point():
-                    tensor.copy_(tensor.half().float())
-    samples = generate(generator, 1000, seed=recipe["seed"] + 1000)
-    quality = digit_quality(samples, zoo.load("mnist_cnn"), threshold=0.9)
+    data = (x_train, y_train) if conditional else x_train
+    chunk = checkpoint_every or recipe["steps"]
+    wall = 0.0
+    cpu = time.process_time()
+    done = 0
+    while done < recipe["steps"]:
+        todo = min(chunk, recipe["steps"] - done)
+        start = time.perf_counter()
+        trainer.train(data, todo, recipe["batch_size"], progress=progress)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        wall += time.perf_counter() - start
+        done += todo
+        if on_checkpoint is not None:
+            on_checkpoint(done, wall)
     last = slice(-200, None)
+    history = trainer.history
     return {
         "data": "MNIST training set (60,000 images)",
-        "evaluated_on": "1,000 samples (noise seed = recipe seed + 1000) classified by mnist_cnn",
-        "confident_fraction": quality["confident_fraction"],
-        "confidence_threshold": 0.9,
-        "mean_confidence": quality["mean_confidence"],
-        "class_histogram": quality["class_histogram"],
-        "final_d_loss": sum(history["d_loss"][last]) / len(history["d_loss"][last]),
-        "final_g_loss": sum(history["g_loss"][last]) / len(history["g_loss"][last]),
+        "final_d_loss": round(sum(history["d_loss"][last]) / len(history["d_loss"][last]), 4),
+        "final_g_loss": round(sum(history["g_loss"][last]) / len(history["g_loss"][last]), 4),
         "train_seconds": round(wall, 1),
-        "train_cpu_seconds": round(cpu, 1),
-        "torch_threads": torch.get_num_threads(),
+        "train_cpu_seconds": round(time.process_time() - cpu, 1),
+        "trained_on": runtime.describe_device(device),
     }
+
+
+def dcgan_discriminator(recipe: dict) -> nn.Module:
+    from coursekit.gan.models import DCGANDiscriminator
+    return DCGANDiscriminator(recipe["d_channels"], dropout=recipe.get("d_dropout", 0.0))
+
+
+def conditional_discriminator(recipe: dict) -> nn.Module:
+    from coursekit.gan.models import ConditionalDiscriminator
+    return ConditionalDiscriminator(10, recipe["d_channels"], dropout=recipe.get("d_dropout", 0.0))
+
+
+def _train_and_evaluate(generator: nn.Module, recipe: dict, *, conditional: bool) -> dict:
+    torch.manual_seed(recipe["seed"] + 1)  # the discriminator's initial weights
+    make_d = conditional_discriminator if conditional else dcgan_discriminator
+    figures = train_gan_recipe(generator, make_d(recipe), recipe, conditional=conditional)
+    generator.cpu().eval()
+    if recipe.get("storage_dtype") == "float16":  # evaluate what ships
+        round_to_float16(generator)
+    quality = evaluate_digit_generator(generator, n=2000, seed=recipe["seed"] + 1000)
+    misses = meets_quality_bar(quality)
+    return {**figures, **quality, "quality_bar": QUALITY_BAR,
+            "meets_quality_bar": not misses, "misses": misses,
+            "evaluated_on": "2,000 samples (noise seed = recipe seed + 1000) classified by mnist_cnn"}
+
+
+def train_dcgan_mnist(generator: nn.Module, recipe: dict) -> dict:
+    """The zoo's ``dcgan_mnist``: G against a fresh ``DCGANDiscriminator`` (see the module docstring)."""
+    return _train_and_evaluate(generator, recipe, conditional=False)
+
+
+def train_cgan_mnist(generator: nn.Module, recipe: dict) -> dict:
+    """The zoo's ``cgan_mnist``: a class-conditional G against a ``ConditionalDiscriminator``."""
+    return _train_and_evaluate(generator, recipe, conditional=True)
