@@ -10,7 +10,7 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "annotation", "applications", "attacks", "checks", "cli", "data", "defenses", "doctor",
+    "annotation", "applications", "attacks", "checks", "claims", "cli", "data", "defenses", "doctor",
     "exercises", "feedback", "gan", "grading", "linear", "metrics", "mobilenet", "models",
     "plotting", "runtime", "sandbox", "site", "training", "transfer", "widgets", "zoo",
 }
