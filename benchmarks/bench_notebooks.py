@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import sys
-import time
-from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))   # run as a script from a checkout: this checkout's coursekit
+
+from coursekit.execute import last_line, run_notebook, slowest_cell  # noqa: E402
 
 # assignment -> (fast budget s, full budget s). Unlisted notebooks get DEFAULT_BUDGET.
 DEFAULT_BUDGET = (60.0, 300.0)
@@ -45,51 +45,12 @@ def budget_for(assignment: str, mode: str) -> float:
     return fast if mode == "fast" else full
 
 
-def _timestamp(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def slowest_cell(nb) -> tuple[str, float]:
-    """(cell id, seconds) of the slowest code cell, from nbclient's execution timing metadata."""
-    best = ("-", 0.0)
-    for cell in nb.cells:
-        timing = cell.get("metadata", {}).get("execution", {})
-        start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
-        if start and end:
-            seconds = _timestamp(end) - _timestamp(start)
-            if seconds > best[1]:
-                best = (cell.get("id", "?"), seconds)
-    return best
-
-
 def run(path: Path, mode: str, timeout: int) -> dict:
-    """Execute one notebook in ``mode`` (fast or full); return its timing and errors."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(path, as_version=4)
-    saved = {k: os.environ.get(k) for k in ("COURSEKIT_FAST", "NBGRADER_EXECUTION")}
-    os.environ["COURSEKIT_FAST"] = "1" if mode == "fast" else "0"
-    os.environ.pop("NBGRADER_EXECUTION", None)
-    error = None
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-    except Exception as err:  # report it, keep going with the other notebooks
-        error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    seconds = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)     # the kernel, once it has exited
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    cell, cell_s = slowest_cell(nb)
-    return row(path.parent.name, mode, seconds, cpu, cell, cell_s, error)
+    """Execute one notebook in ``mode`` (fast or full) with the course's executor; its report row."""
+    result = run_notebook(path, fast=(mode == "fast"), timeout=timeout)
+    cell, cell_s = slowest_cell(result.notebook)
+    return row(path.parent.name, mode, result.seconds, result.cpu_seconds, cell, cell_s,
+               last_line(result.error) if result.error else None)
 
 
 def row(assignment: str, mode: str, seconds: float, cpu: float, cell: str, cell_s: float,
