@@ -175,7 +175,9 @@ def cmd_zoo(args) -> int:
             acc = f"{info['accuracy']:.2%}" if "accuracy" in info else "-"
             print(f"{name:<26} {acc:>8}  {zoo.ENTRIES[name].description}")
         return 0
-    zoo.build(args.names or None)
+    from coursekit import recipes   # the build side: trainers load only when building
+
+    recipes.build(args.names or None)
     return 0
 
 

@@ -13,8 +13,9 @@
   (one step each, as in Goodfellow et al. 2014) and ``GANTrainer``
   (k D steps, separate learning rates, label smoothing, seeded, checkpoints);
 - :mod:`coursekit.gan.metrics`: ``energy_distance``, ``mode_coverage``,
-  ``digit_quality``;
-- :mod:`coursekit.gan.recipes`: how the zoo's ``dcgan_mnist`` is trained.
+  ``digit_quality``.
+
+How the zoo's generators are trained is on the build side: :mod:`coursekit.recipes.gan`.
 """
 from coursekit.gan.losses import (
     GENERATOR_LOSSES,

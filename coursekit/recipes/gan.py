@@ -1,4 +1,4 @@
-"""How the zoo's GAN generators are trained (``zoo.build(['dcgan_mnist', 'cgan_mnist'])``).
+"""How the zoo's GAN generators are trained (``coursekit zoo build dcgan_mnist cgan_mnist``).
 
 One function per shipped generator; both train with :class:`coursekit.gan.GANTrainer` on the
 full MNIST training set, on ``runtime.device()`` (a GPU when there is one), and evaluate what
@@ -23,26 +23,13 @@ from typing import Callable
 import torch
 from torch import nn
 
-from coursekit.checks import CourseKitError
+from coursekit.recipes.mnist import full_mnist
 from coursekit.zoo import round_to_float16
 
 #: The bar of a generator "worth showing" (issue 17): confident samples, every class present,
 #: and an MNIST-domain FID at most twice that of real digits at the same sample size.
 QUALITY_BAR = {"confident_fraction": 0.9, "class_share_min": 0.05, "class_share_max": 0.15,
                "fid_ratio_max": 2.0}
-
-
-def _full_mnist() -> tuple[torch.Tensor, torch.Tensor]:
-    from coursekit import data
-
-    x_train, y_train = data.load_mnist("train")
-    if len(x_train) < 60000:
-        raise CourseKitError(
-            "Building a GAN of the zoo needs the full MNIST training set (60,000 images), found "
-            f"{len(x_train)} (the embedded subset?). Set COURSEKIT_DATA to a mirror in "
-            "torchvision's layout, e.g. COURSEKIT_DATA=../shared/data."
-        )
-    return x_train, y_train
 
 
 @torch.no_grad()
@@ -127,7 +114,7 @@ def train_gan_recipe(generator: nn.Module, discriminator: nn.Module, recipe: dic
     from coursekit.gan.training import GANTrainer
 
     device = device or runtime.device()
-    x_train, y_train = _full_mnist()
+    x_train, y_train = full_mnist("train")
     generator.to(device)
     discriminator.to(device)
     x_train = x_train.to(device)
