@@ -187,6 +187,12 @@ class Diagnosis:
     kind: str         # ok | missing | not-answered | shortcut | error | type | mutated | misconception | wrong
     message: str
     misconception: str | None = None
+    printed: bool = field(default=False, repr=False, compare=False)   # check() already printed it
 
     def __bool__(self) -> bool:
         return self.ok
+
+    def _ipython_display_(self) -> None:
+        """In a notebook, a check's result is shown once (check() printed it)."""
+        if not self.printed:
+            print(self.message)

@@ -62,8 +62,9 @@ EXERCISES.append(Exercise(
     ],
     hints=("Two terms per example: 'leave class y' is minus the cross-entropy, 'look clean' is the binary cross-entropy "
            "of the detector logit against 0. Use reduction='none' to keep one value per example.",
-           "leave_class = -F.cross_entropy(classifier_logits, y, reduction='none'); look_clean = F.softplus(detector_logits); "
-           "combine with detector_weight and take the mean.",
+           "'Leave class y' is minus the per-example cross-entropy of the classifier logits (reduction='none'); "
+           "'look clean' is the softplus of the detector logits; weight the second by detector_weight, add, and "
+           "take the mean over the batch.",
            "def my_bypass_loss(classifier_logits, detector_logits, y, detector_weight):\n"
            "    leave_class = -F.cross_entropy(classifier_logits, y, reduction='none')\n"
            "    look_clean = F.softplus(detector_logits)\n"

@@ -140,13 +140,13 @@ EXERCISES.append(Exercise(
                       hint="The generator step must use the NON-saturating cost -mean log D(G(z)), not the minimax "
                       "mean log(1 - D(G(z)))."),
         Misconception(name="gradients not cleared", wrong=_step_wrong(zero_grad=False),
-                      hint="Call opt_d.zero_grad() before each discriminator backward(): otherwise the gradients of "
+                      hint="Clear D's gradients (opt_d's zero_grad) before each discriminator backward(): otherwise the gradients of "
                       "the k steps add up."),
         Misconception(name="the same noise for every step", wrong=_step_wrong(noise="same"),
                       hint="Each discriminator step i uses its own noise batch noise_batches[i] (and the generator "
                       "step the last one): do not reuse the first batch."),
         Misconception(name="generator gradients not cleared", wrong=_step_wrong(zero_grad_g=False),
-                      hint="Call opt_g.zero_grad() before the generator's backward(): otherwise the gradients of "
+                      hint="Clear G's gradients (opt_g's zero_grad) before the generator's backward(): otherwise the gradients of "
                       "earlier steps (and of this one's) add up from one training step to the next."),
         Misconception(name="last discriminator loss", wrong=_step_wrong(report="last"),
                       hint="Report d_loss as the MEAN of the k discriminator losses, not the last one."),

@@ -59,8 +59,8 @@ EXERCISES.append(Exercise(
         Misconception(name="upper bound", wrong=_wilson_wrong(sign=1.0),
                       hint="You returned the UPPER end of the interval (centre + half width): the lower end subtracts."),
     ],
-    hints=("p = k / n; the interval is centre +- half width, both divided by 1 + z^2/n; return the lower end.",
-           "With p = k / n: centre = (p + z^2/(2n)) / (1 + z^2/n) and half width = z / (1 + z^2/n) * "
+    hints=("With p the observed fraction k/n, the interval is centre +- half width, both divided by 1 + z^2/n; return the lower end.",
+           "With p the fraction k/n: centre = (p + z^2/(2n)) / (1 + z^2/n) and half width = z / (1 + z^2/n) * "
            "sqrt(p(1 - p)/n + z^2/(4n^2)); the lower end cannot go below 0.",
            "def my_wilson_lower(k, n, z=1.96):\n"
            "    p = k / n\n"
