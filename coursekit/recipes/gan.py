@@ -45,7 +45,7 @@ def evaluate_digit_generator(generator: nn.Module, *, n: int = 2000, seed: int =
     class, confidently) is added, overall and per class.
     """
     from coursekit import data, metrics, zoo
-    from coursekit.gan.metrics import digit_quality
+    from coursekit.metrics.samples import digit_quality
     from coursekit.gan.models import generate, is_conditional
 
     device = next(generator.parameters()).device

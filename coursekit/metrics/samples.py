@@ -1,4 +1,7 @@
-"""How good are the samples? Distances for 2-D toys and a classifier check for digits."""
+"""How good are a generator's samples? Distances for 2-D toys and a classifier check for digits.
+
+Also importable from :mod:`coursekit.gan` (lectures 04-05 use them beside the game).
+"""
 from __future__ import annotations
 
 from typing import NamedTuple
