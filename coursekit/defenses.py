@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from coursekit import attacks
 from coursekit.checks import CourseKitError, check_images, check_int, check_labels, check_nonnegative
 from coursekit.models import MNIST_MEAN, MNIST_STD, Normalize
+from coursekit.runtime import model_device
 
 __all__ = [
     "AdversarialDetector", "make_adversarial", "train_detector", "detector_accuracy",
@@ -65,12 +66,6 @@ def _default_alpha(eps: float, steps: int) -> float:
     return 2.5 * eps / max(steps, 1)
 
 
-def _device(model: nn.Module) -> torch.device:
-    for tensor in model.parameters():
-        return tensor.device
-    return torch.device("cpu")
-
-
 def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
     check_images(x)
     check_labels(y, len(x))
@@ -96,7 +91,7 @@ def make_adversarial(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     alpha = _default_alpha(eps, steps) if alpha is None else check_nonnegative(alpha, "alpha")
     _check_pair(x, y)
-    device = _device(model)
+    device = model_device(model)
     out = []
     for i, start in enumerate(range(0, len(x), batch_size)):
         xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
@@ -182,7 +177,7 @@ def train_detector(
         torch.manual_seed(seed)
         detector = AdversarialDetector(channels=x.shape[1])
     _check_model(detector, "detector")
-    device = _device(detector)
+    device = model_device(detector)
     inputs = torch.cat([x.detach(), x_adv])                                 # (2N, C, H, W)
     is_adversarial = torch.cat([torch.zeros(len(x)), torch.ones(len(x))])  # (2N,)
     optimizer = torch.optim.Adam(detector.parameters(), lr=lr)
@@ -213,7 +208,7 @@ def _detector_says_adversarial(detector: nn.Module, x: torch.Tensor, threshold: 
                                batch_size: int = 1000) -> torch.Tensor:
     """Boolean ``(N,)``: ``sigmoid(d(x)) > threshold``."""
     with attacks.evaluating(detector), torch.no_grad():
-        device = _device(detector)
+        device = model_device(detector)
         probs = torch.cat([torch.sigmoid(detector(x[i:i + batch_size].to(device))).cpu()
                            for i in range(0, len(x), batch_size)])
     if probs.dim() != 1:
