@@ -117,6 +117,11 @@ def round_to_float16(model: nn.Module) -> None:
 
 ENTRIES: dict[str, ZooEntry] = {}
 
+# What the two GAN generators share (they differ in length); chosen by scripts/gan_recipe_search.py.
+_GAN_RECIPE = {"z_dim": 64, "channels": 128, "refine": True, "d_channels": 64, "d_dropout": 0.0,
+               "batch_size": 128, "lr_g": 2e-4, "lr_d": 2e-4, "k": 1, "label_smoothing": 1.0, "seed": 0,
+               "storage_dtype": "float16"}
+
 
 def register(entry: ZooEntry) -> ZooEntry:
     ENTRIES[entry.name] = entry
@@ -157,9 +162,7 @@ register(ZooEntry(
     "DCGAN generator for MNIST digits: noise z (N, 64) -> images (N, 1, 28, 28) in [0, 1] "
     "(the generator only; coursekit.gan.generate(G, n) draws samples)",
     _dcgan_mnist, "dcgan_mnist",
-    {"z_dim": 64, "channels": 128, "refine": True, "d_channels": 64, "d_dropout": 0.0, "steps": 10000,
-     "batch_size": 128, "lr_g": 2e-4, "lr_d": 2e-4, "k": 1, "label_smoothing": 1.0, "seed": 0,
-     "storage_dtype": "float16",
+    {**_GAN_RECIPE, "steps": 10000,
      "note": "Chosen by scripts/gan_recipe_search.py on a GPU (docs/benchmarks.md, 'GAN: the dcgan_mnist "
              "recipe'): the stride-1 refine layer and 21 epochs instead of 3 took the MNIST-domain FID "
              "from 403 to 59."},
@@ -169,9 +172,7 @@ register(ZooEntry(
     "Class-conditional DCGAN generator for MNIST: G(z (N, 64), labels (N,)) -> images (N, 1, 28, 28) "
     "in [0, 1] of the asked-for digits (coursekit.gan.generate(G, n, labels=...))",
     _cgan_mnist, "cgan_mnist",
-    {"z_dim": 64, "channels": 128, "refine": True, "d_channels": 64, "d_dropout": 0.0, "steps": 5000,
-     "batch_size": 128, "lr_g": 2e-4, "lr_d": 2e-4, "k": 1, "label_smoothing": 1.0, "seed": 0,
-     "storage_dtype": "float16",
+    {**_GAN_RECIPE, "steps": 5000,
      "note": "Chosen by scripts/gan_recipe_search.py on a GPU (docs/benchmarks.md)."},
 ))
 register(ZooEntry(  # pretrained by Keras, ported by scripts/convert_mobilenet.py (no recipe)

@@ -93,6 +93,15 @@ def test_build_recipe_refuses_the_embedded_subset(offline):
         recipes.build(["mobilenet_v1_imagenet"])
 
 
+def test_the_manifest_records_the_recipe_each_trained_entry_declares():
+    """A recipe edited without rebuilding the weights would make the manifest lie."""
+    shipped = zoo.manifest()
+    trained = [name for name, entry in zoo.ENTRIES.items() if entry.trainer is not None]
+    assert trained and all(name in shipped for name in trained)
+    for name in trained:
+        assert shipped[name]["recipe"] == zoo.ENTRIES[name].recipe, name
+
+
 def test_every_trained_entry_names_a_recipe_and_every_recipe_is_used():
     from coursekit import recipes
 

@@ -18,7 +18,7 @@ Each idea of the lecture is a function that reads like its formula, in a module 
   scores: :func:`fid`, :func:`inception_score_of_images`, :func:`precision_recall_of_images`.
 - :mod:`~coursekit.metrics.samples`: checks on a generator's samples: :func:`energy_distance`
   and :func:`mode_coverage` for 2-D toys, :func:`digit_quality` for digits (also importable
-  from :mod:`coursekit.gan`).
+  from :mod:`coursekit.gan`), from a classifier's :func:`class_probabilities`.
 """
 from coursekit.metrics.corruptions import CORRUPTIONS, corrupt
 from coursekit.metrics.features import (
@@ -44,7 +44,7 @@ from coursekit.metrics.images import (
 )
 from coursekit.metrics.inception import TORCH_FIDELITY_SEED, inception_score
 from coursekit.metrics.neighbours import density_coverage, precision_recall
-from coursekit.metrics.samples import ModeCoverage, digit_quality, energy_distance, mode_coverage
+from coursekit.metrics.samples import ModeCoverage, class_probabilities, digit_quality, energy_distance, mode_coverage
 
 __all__ = [
     "CORRUPTIONS", "FEATURE_NETS", "FeatureExtractor", "corrupt", "FeatureStatistics", "MissingWeightsError",
@@ -52,5 +52,5 @@ __all__ = [
     "feature_statistics", "fid", "frechet_distance", "frechet_distance_from_statistics",
     "inception_score", "inception_score_of_images", "inception_v3_checkpoint",
     "precision_recall", "precision_recall_of_images", "density_coverage",
-    "ModeCoverage", "digit_quality", "energy_distance", "mode_coverage",
+    "ModeCoverage", "class_probabilities", "digit_quality", "energy_distance", "mode_coverage",
 ]

@@ -7,14 +7,13 @@ float64 sums and outer products.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from typing import Iterable, Iterator, Union
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
+from coursekit import runtime
 from coursekit.checks import CourseKitError, check_images, check_int
 from coursekit.metrics.features import FEATURE_NETS, FeatureExtractor, feature_extractor
 from coursekit.metrics.frechet import FeatureStatistics
@@ -24,18 +23,13 @@ from coursekit.metrics.neighbours import precision_recall
 Images = Union[torch.Tensor, Iterable]
 
 
-
-def _default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def _resolve_extractor(feature_net, device) -> tuple[FeatureExtractor, torch.device]:
+    """The feature network and its device: a name is loaded on ``device``, default ``runtime.device()``."""
     if isinstance(feature_net, str):
-        device = torch.device(device) if device is not None else _default_device()
+        device = torch.device(device) if device is not None else runtime.device()
         return feature_extractor(feature_net, device=device), device
     if isinstance(feature_net, FeatureExtractor):
-        param = next(feature_net.parameters(), None)
-        own = param.device if param is not None else torch.device("cpu")
+        own = runtime.model_device(feature_net)
         if device is not None and torch.device(device) != own:
             raise CourseKitError(
                 f"The feature network is on {own} but device={device!r} was asked for: move it "
@@ -46,16 +40,6 @@ def _resolve_extractor(feature_net, device) -> tuple[FeatureExtractor, torch.dev
         f"feature_net must be a name ({', '.join(FEATURE_NETS)}) or a FeatureExtractor, "
         f"got {type(feature_net).__name__}."
     )
-
-
-@contextmanager
-def _eval_mode(module: nn.Module):
-    was_training = module.training
-    module.eval()
-    try:
-        yield module
-    finally:
-        module.train(was_training)
 
 
 def _batches(images: Images, batch_size: int, *, desc: str, progress: bool) -> Iterator[torch.Tensor]:
@@ -105,7 +89,7 @@ def feature_statistics(images: Images, feature_net: str | FeatureExtractor = "mn
     """
     extractor, device = _resolve_extractor(feature_net, device)
     stats = FeatureStatistics()
-    with _eval_mode(extractor), torch.no_grad():
+    with runtime.evaluating(extractor), torch.no_grad():
         for batch in _batches(images, batch_size, desc=f"{extractor.name} features", progress=progress):
             stats.update(extractor.features(batch.to(device)))
     if stats.n < 2:
@@ -121,7 +105,7 @@ def extract_features(images: Images, feature_net: str | FeatureExtractor = "mnis
         raise CourseKitError(f"kind must be 'features' or 'logits', got {kind!r}.")
     extractor, device = _resolve_extractor(feature_net, device)
     outputs = []
-    with _eval_mode(extractor), torch.no_grad():
+    with runtime.evaluating(extractor), torch.no_grad():
         for batch in _batches(images, batch_size, desc=f"{extractor.name} {kind}", progress=progress):
             outputs.append(getattr(extractor, kind)(batch.to(device)).float().cpu())
     if not outputs:

@@ -44,11 +44,10 @@ def evaluate_digit_generator(generator: nn.Module, *, n: int = 2000, seed: int =
     For a conditional generator ``label_agreement`` (the classifier agrees with the asked-for
     class, confidently) is added, overall and per class.
     """
-    from coursekit import data, metrics, zoo
-    from coursekit.metrics.samples import digit_quality
+    from coursekit import data, metrics, runtime, zoo
     from coursekit.gan.models import generate, is_conditional
 
-    device = next(generator.parameters()).device
+    device = runtime.model_device(generator)
     classifier = zoo.load("mnist_cnn", device=device)
     extractor = metrics.feature_extractor("mnist_cnn", device=device)
     if real_test is None:
@@ -57,7 +56,7 @@ def evaluate_digit_generator(generator: nn.Module, *, n: int = 2000, seed: int =
         real_train = data.load_mnist("train")[0]
     labels = torch.arange(n) % 10 if is_conditional(generator) else None
     samples = generate(generator, n, seed=seed, labels=labels)
-    quality = digit_quality(samples, classifier, threshold=0.9)
+    quality = metrics.digit_quality(samples, classifier, threshold=0.9)
     reference = metrics.feature_statistics(real_test, extractor, progress=False)
     pick = torch.randperm(len(real_train), generator=torch.Generator().manual_seed(seed))[:n]
     result = {
@@ -70,9 +69,7 @@ def evaluate_digit_generator(generator: nn.Module, *, n: int = 2000, seed: int =
         "fid_reference": f"{len(real_test)} real test digits",
     }
     if labels is not None:
-        probs = torch.cat([classifier(samples[i:i + 500].to(device)).softmax(1).cpu()
-                           for i in range(0, n, 500)])
-        confidence, predicted = probs.max(1)
+        confidence, predicted = metrics.class_probabilities(classifier, samples).max(1)
         agree = (predicted == labels) & (confidence > 0.9)
         result["label_agreement"] = round(float(agree.float().mean()), 4)
         result["label_agreement_per_class"] = [round(float(agree[labels == c].float().mean()), 4)
