@@ -24,23 +24,9 @@ import threading
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
-BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
-PLACEHOLDER = "# (hidden checks ran here; their code is not shown)"
+from coursekit.hidden_tests import strip_hidden  # the placeholder is hidden_tests.FEEDBACK_PLACEHOLDER
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def strip_hidden(source: str) -> tuple[str, bool]:
-    """Remove hidden-test regions from a cell's source; return (new source, found?)."""
-    out, inside, found = [], False, False
-    for line in source.split("\n"):
-        if BEGIN in line:
-            inside, found = True, True
-            out.append(PLACEHOLDER)
-        elif END in line:
-            inside = False
-        elif not inside:
-            out.append(line)
-    return "\n".join(out), found
 
 
 def reason_only(output) -> None:

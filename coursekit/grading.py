@@ -259,26 +259,3 @@ def export_csv_rows(rows: list[dict], path: Path) -> Path:
         writer.writerows(rows)
     return path
 
-
-def execute_notebook(path: Path, out_path: Path | None = None, *, timeout: int = 600,
-                     fast: bool = True) -> Path:
-    """Execute a notebook headless with nbclient (fast budgets unless ``fast=False``)."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(path, as_version=4)
-    env_backup = os.environ.get("COURSEKIT_FAST")
-    if fast:
-        os.environ["COURSEKIT_FAST"] = "1"
-    try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
-                       resources={"metadata": {"path": str(Path(path).parent)}}).execute()
-    finally:
-        if env_backup is None:
-            os.environ.pop("COURSEKIT_FAST", None)
-        else:
-            os.environ["COURSEKIT_FAST"] = env_backup
-    if out_path is not None:
-        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, out_path)
-    return Path(out_path or path)
