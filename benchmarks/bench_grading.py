@@ -7,10 +7,13 @@ per-submission overhead beyond the notebook's own compute.
 
 Each submission is a copy of a correct one (tests/hostile_submissions alice_correct for the tiny
 assignment, examples/submissions/alice_correct for a lecture). "compute" is the time the kernel
-spent executing the notebook's cells; "overhead" is everything else one submission costs in its
-sandbox (validation, course copy, nbgrader start, kernel start under limits, guard, feedback
-HTML, merge). The plain-nbgrader row grades the same submissions with ``nbgrader autograde`` +
-``generate_feedback`` in the course directory (no sandbox), one process for all of them.
+was charged for the notebook's cells (wall time less the time it waited for a CPU); "overhead" is
+everything else one submission costs in its sandbox beyond its turn in the queue (validation and
+rebuild, the box, whatever of the kernel's start was not hidden behind the previous submission,
+the guard, judging, the graded notebook and the feedback HTML). The plain-nbgrader row grades the
+same submissions with ``nbgrader autograde`` + ``generate_feedback`` in the course directory (no
+sandbox), one process for all of them. The load average is printed before and after: the numbers
+only compare on a machine that is as quiet for every row.
 """
 from __future__ import annotations
 
@@ -75,8 +78,10 @@ def main() -> None:
     os.environ.setdefault("COURSEKIT_OFFLINE", "1")
     cores = os.cpu_count() or 1
     workers = args.workers or sorted({1, 2, cores})
-    print(f"{args.submissions} submissions of {args.assignment}; {cores} CPU cores; "
-          f"load average before: {os.getloadavg()[0]:.1f}")
+    from coursekit.sandbox import describe
+
+    print(f"{args.submissions} submissions of {args.assignment}; {cores} CPU cores; isolation: "
+          f"{describe()['isolation']}; load average before: {os.getloadavg()[0]:.1f}")
     print(f"{'mode':<22} {'wall s':>8} {'subs/min':>9} {'s/sub (job)':>12} {'compute s':>10} {'overhead s':>11}")
     table = []
     if args.plain:
