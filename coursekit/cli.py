@@ -175,7 +175,9 @@ def cmd_zoo(args) -> int:
             acc = f"{info['accuracy']:.2%}" if "accuracy" in info else "-"
             print(f"{name:<26} {acc:>8}  {zoo.ENTRIES[name].description}")
         return 0
-    zoo.build(args.names or None)
+    from coursekit import recipes   # the build side: trainers load only when building
+
+    recipes.build(args.names or None)
     return 0
 
 
@@ -239,7 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_site)
 
     args = parser.parse_args(argv)
+    from coursekit import quiet
     from coursekit.checks import CourseKitError
+
+    quiet.filter_known_warnings()   # known-harmless third-party warnings only (coursekit/quiet.py)
 
     try:
         return args.func(args)

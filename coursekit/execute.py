@@ -13,7 +13,8 @@ The budget mode reaches the kernel through its environment (never by changing th
   the fast budgets;
 - ``static_widgets=True``: explorers show their static figure (``COURSEKIT_STATIC_WIDGETS=1``), as
   a page without a kernel needs;
-- ``env``: any other variables for the kernel (e.g. ``COURSEKIT_CLAIMS_LOG``), applied last.
+- ``env``: any other variables for the kernel (e.g. ``COURSEKIT_CLAIMS_LOG``), applied last; a
+  ``None`` value removes the variable (e.g. ``COURSEKIT_DATA`` for the embedded digits).
 
 :func:`run_notebook` never raises for a failing notebook: it returns the error text (a cell's
 exception, a timeout, a dead kernel) with the notebook executed so far, so a caller can report
@@ -59,19 +60,23 @@ class Executed:
 
 
 def kernel_env(*, fast: bool, static_widgets: bool = False,
-               env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The kernel's environment: this process's, with the budget mode and ``env`` applied."""
+               env: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """The kernel's environment: this process's, with the budget mode and ``env`` applied (``None`` removes)."""
     out = dict(os.environ)
     out.pop("NBGRADER_EXECUTION", None)
     out["COURSEKIT_FAST"] = "1" if fast else "0"
     if static_widgets:
         out.update(COURSEKIT_STATIC_WIDGETS="1", COURSEKIT_LIVE_WIDGETS="0")
-    out.update(env or {})
+    for name, value in (env or {}).items():
+        if value is None:
+            out.pop(name, None)
+        else:
+            out[name] = value
     return out
 
 
 def run_notebook(path: Path, *, fast: bool = True, timeout: int = 600, static_widgets: bool = False,
-                 env: Mapping[str, str] | None = None) -> Executed:
+                 env: Mapping[str, str | None] | None = None) -> Executed:
     """Execute the notebook at ``path`` (cwd: its folder) in a fresh ``python3`` kernel.
 
     ``timeout`` is per cell, in seconds. Cells record their timing (:func:`slowest_cell`).
@@ -100,7 +105,7 @@ def run_notebook(path: Path, *, fast: bool = True, timeout: int = 600, static_wi
 
 
 def execute_notebook(path: Path, out_path: Path | None = None, *, fast: bool = True,
-                     timeout: int = 600, env: Mapping[str, str] | None = None) -> Path:
+                     timeout: int = 600, env: Mapping[str, str | None] | None = None) -> Path:
     """Execute a notebook, write it to ``out_path`` (when given) and return that path.
 
     The source is never overwritten (``out_path=None`` returns ``path`` unwritten). Raises

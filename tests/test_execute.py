@@ -59,19 +59,21 @@ def test_site_and_feedback_strip_alike():
 def test_modes_reach_the_kernel_and_this_process_is_untouched(tmp_path, monkeypatch):
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     monkeypatch.setenv("COURSEKIT_FAST", "keep-me")
+    monkeypatch.setenv("DROP_ME", "here")
     path = write_notebook(tmp_path / "env.ipynb",
                           "import os\nfrom coursekit import runtime\n"
                           "print(os.environ['COURSEKIT_FAST'], 'NBGRADER_EXECUTION' in os.environ, "
-                          "runtime.mode(), runtime.is_grading(), os.environ.get('EXTRA'))")
+                          "runtime.mode(), runtime.is_grading(), os.environ.get('EXTRA'), 'DROP_ME' in os.environ)")
     seen = {}
     for fast, static in ((True, False), (False, False), (False, True)):
-        result = execute.run_notebook(path, fast=fast, static_widgets=static, env={"EXTRA": "x"})
+        result = execute.run_notebook(path, fast=fast, static_widgets=static, env={"EXTRA": "x", "DROP_ME": None})
         assert result.ok and result.seconds > 0 and result.cpu_seconds > 0
         seen[fast, static] = result.notebook.cells[0].outputs[0]["text"].split()
-    assert seen[True, False] == ["1", "False", "fast", "True", "x"]
-    assert seen[False, False] == ["0", "False", "default", "False", "x"]
-    assert seen[False, True] == ["0", "False", "default", "True", "x"]
+    assert seen[True, False] == ["1", "False", "fast", "True", "x", "False"]
+    assert seen[False, False] == ["0", "False", "default", "False", "x", "False"]
+    assert seen[False, True] == ["0", "False", "default", "True", "x", "False"]
     assert os.environ["COURSEKIT_FAST"] == "keep-me" and os.environ["NBGRADER_EXECUTION"] == "autograde"
+    assert os.environ["DROP_ME"] == "here"
 
 
 def test_a_failing_cell_is_reported_not_raised_and_the_strict_form_raises(tmp_path):
@@ -95,3 +97,39 @@ def test_execute_notebook_writes_outputs_and_timing(tmp_path):
     cell_id, seconds = execute.slowest_cell(nb)
     assert cell_id == nb.cells[1].id and 0.3 <= seconds < 30
     assert nbformat.read(path, as_version=4).cells[0].outputs == [], "the source is never overwritten"
+
+
+# ---------------------------------------------------------------- the all-modes benchmark (benchmarks/bench_notebooks.py)
+
+def test_bench_runs_a_lecture_per_mode_and_data_source_and_lists_its_claims(tmp_path, monkeypatch):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_notebooks
+
+    monkeypatch.setenv("COURSEKIT_DATA", str(tmp_path / "not-a-mirror"))
+    lecture = tmp_path / "solutions" / "09_tiny"
+    lecture.mkdir(parents=True)
+    path = write_notebook(lecture / "09_tiny.ipynb",
+                          "import os\nfrom coursekit import claims, data, runtime\n"
+                          "source = data.find_source('mnist', 'test', download=False).kind\n"
+                          "claims.claim(True, f'ran in {runtime.mode()} mode on {source} digits')",
+                          "claims.claim(os.environ['COURSEKIT_FAST'] == '1', 'the fast path')")
+    fast = bench_notebooks.run(path, "fast", 60, "embedded", scratch=tmp_path / "scratch")
+    assert fast["verdict"] == "ok" and fast["data"] == "embedded"
+    assert [c["statement"] for c in fast["claims"]] == ["ran in fast mode on embedded digits", "the fast path"]
+    assert {c["notebook"] for c in fast["claims"]} == {"09_tiny"}
+    default = bench_notebooks.run(path, "default", 60, "embedded", scratch=tmp_path / "scratch")
+    assert default["verdict"] == "FAILED" and "ClaimError" in default["error"] and "the fast path" in default["error"]
+    assert [c["holds"] for c in default["claims"]] == [True, False]
+    report = bench_notebooks.claims_report([fast, default])
+    assert "### 09_tiny (fast budgets, embedded digits): 2 claim(s)" in report and "CONTRADICTED: the fast path" in report
+    text = bench_notebooks.table([fast, default], markdown=False)
+    assert text.splitlines()[0].split()[:3] == ["notebook", "mode", "data"] and "FAILED" in text.splitlines()[2]
+    if bench_notebooks.mirror_folder() is None:          # the mirror is optional: CI and dev machines have it
+        with pytest.raises(SystemExit, match="no MNIST mirror"):
+            bench_notebooks.data_env("mirror", tmp_path)
+    else:
+        mirror = bench_notebooks.run(path, "fast", 60, "mirror", scratch=tmp_path / "scratch")
+        assert mirror["claims"][0]["statement"] == "ran in fast mode on mirror digits"
