@@ -124,3 +124,22 @@ def test_per_submission_probes_differ_where_the_cases_draw_from_the_seed():
     exercise = get("01", "ex3-projection")
     first, other = exercise.calls(0)[0].args[0], exercise.calls(5)[0].args[0]
     assert first.shape == other.shape and not torch.equal(first, other)
+
+
+def test_a_channel_without_probes_fails_closed_where_the_judge_is_hidden(tmp_path, monkeypatch):
+    from coursekit import exercises
+    from coursekit.exercises import notebook
+
+    monkeypatch.setenv(channel.CHANNEL_ENV, str(tmp_path))            # the grader prepared nothing
+    monkeypatch.setattr(notebook, "_judge_available", lambda: False)
+    with pytest.raises(AssertionError, match="could not run: the grader prepared no probes"):
+        exercises.grade(ASSIGNMENT, "ex3-projection", {"my_project_linf": lambda x_adv, x, eps: x_adv})
+    assert not (tmp_path / channel.RECORDS).exists()
+
+
+def test_a_channel_without_probes_is_judged_in_the_process_where_the_judge_is_there(tmp_path, monkeypatch):
+    from coursekit import exercises
+
+    monkeypatch.setenv(channel.CHANNEL_ENV, str(tmp_path))
+    with pytest.raises(AssertionError, match="clip to the image range"):
+        exercises.grade(ASSIGNMENT, "ex3-projection", {"my_project_linf": lambda x_adv, x, eps: x + (x_adv - x).clamp(-eps, eps)})

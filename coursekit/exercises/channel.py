@@ -210,9 +210,9 @@ def _matches(assignment: str, wanted: str) -> bool:
     return assignment == wanted or assignment.split("_")[0] == wanted
 
 
-def record(assignment: str, exercise_id: str, answer) -> None:
+def record(assignment: str, exercise_id: str, answer) -> bool:
     """Run the answer on the channel's probes for this exercise and append what it did (never raises
-    for what the answer does; writes nothing when the channel holds no probes for the exercise)."""
+    for what the answer does). False, and nothing written, when the channel holds no probes for it."""
     folder = Path(os.environ[CHANNEL_ENV])
     try:
         specs = json.loads((folder / PROBES_JSON).read_text())
@@ -221,7 +221,7 @@ def record(assignment: str, exercise_id: str, answer) -> None:
         spec = next(s for s in specs if _matches(s["assignment"], assignment) and s["exercise_id"] == exercise_id)
         calls = decode_calls(spec["calls"], arrays)
     except (OSError, ValueError, StopIteration, KeyError, ChannelError):
-        return
+        return False
     function = spec["function"]
     fn = answer.get(function) if isinstance(answer, Mapping) else answer
     result = run_answer(function, fn, calls, tuple(spec["forbidden"]))
@@ -234,6 +234,7 @@ def record(assignment: str, exercise_id: str, answer) -> None:
     line["arrays"] = name
     with open(folder / RECORDS, "a", encoding="utf-8") as out:
         out.write(json.dumps(line) + "\n")
+    return True
 
 
 def read_records(folder: Path, assignment: str, max_bytes: int = 512 * 2**20) -> dict[str, list[Record | str]]:
