@@ -54,16 +54,17 @@ def collect(root: Path, source: Path, names: list[str] | None = None) -> list[tu
 
 def autograde(root: Path, name: str, students: list[str] | None = None, *, feedback: bool = True,
               sandbox: bool = True, workers: int = 1, dask: str | object | None = None,
-              limits=None, progress: bool = False) -> list[dict] | None:
+              limits=None, progress: bool = False, judge: str | None = None) -> list[dict] | None:
     """Autograde every collected submission of ``name`` (and write feedback HTML).
 
-    By default each submission is graded in its own sandbox (``coursekit.sandbox``): a private copy
-    of the course, a confined kernel with time, memory and process limits, tests restored from the
-    release and guarded against tampering; the results are merged into ``gradebook.db``. ``workers``
-    grades N submissions at a time on this machine; ``dask`` (a scheduler address or a
-    ``distributed.Client``) sends the work to a Dask cluster instead. Returns one record per
-    submission (score, reason, findings). ``sandbox=False`` runs plain ``nbgrader autograde`` in
-    the course directory (trusted submissions only) and returns None.
+    By default each submission is graded in its own sandbox (``coursekit.sandbox``): a kernel in
+    bubblewrap (or rlimits + Landlock) with time, memory and process limits, tests restored from the
+    release and guarded against tampering, hidden checks of the exercise engine judged outside the
+    kernel; the results are merged into ``gradebook.db``. ``workers`` grades N submissions at a time
+    on this machine; ``dask`` (a scheduler address or a ``distributed.Client``) sends the work to a
+    Dask cluster instead. ``judge``: another module with the engine's judging functions (tests).
+    Returns one record per submission (score, reason, findings). ``sandbox=False`` runs plain
+    ``nbgrader autograde`` in the course directory (trusted submissions only) and returns None.
     """
     check_assignment(root, name)
     submitted = root / "submitted"
@@ -74,7 +75,7 @@ def autograde(root: Path, name: str, students: list[str] | None = None, *, feedb
         from coursekit import sandbox as _sandbox
 
         return _sandbox.autograde(root, name, students, workers=workers, dask=dask, limits=limits,
-                                  progress=progress, feedback=feedback)
+                                  progress=progress, feedback=feedback, judge=judge)
     if not in_gradebook(root, name):     # a fresh clone: notebooks/ is committed, gradebook.db is not
         nbgrader(root, "generate_assignment", name, "--force")
     if students:

@@ -188,6 +188,8 @@ class GuardedRun(NotebookClient):
             cell = self.nb.cells[index]
             cell.outputs = list(cell.get("outputs", [])) + [error_output("OutputTimeout", str(exc).splitlines()[0][:200])]
             status = status or "iopub"
+        if status in ("timeout", "unresponsive"):
+            charged = min(charged, limit)     # the time it took to stop it is not the notebook's to pay
         return cell, status, charged
 
     def _check_resources(self) -> str | None:
@@ -258,11 +260,19 @@ class GuardedRun(NotebookClient):
             await self._guard("_coursekit_guard.before_trusted()", index)
         return None
 
-    def _report_guard(self, state: dict, where: str, what: str) -> None:
+    def _report_guard(self, state: dict, where: str, what: str) -> bool:
+        """Findings from a guard report; True when something had changed."""
         changed = state.get("changed") or []
+        if state.get("stopped"):
+            self.event("tampering", f"stopped the thread(s) the student's code had started, which were still "
+                                    f"running when the checks began: {', '.join(state['stopped'][:4])}", where)
+        if state.get("threads"):
+            self.event("tampering", f"a thread the student's code started could not be stopped: "
+                                    f"{', '.join(state['threads'][:4])}", where)
         if changed:
             shown = ", ".join(changed[:8]) + (" ..." if len(changed) > 8 else "")
             self.event("tampering", f"{what}: {shown}", where)
+        return bool(changed)
 
     async def _after(self, cell, index: int, role: str, where: str, *, status, token, cut: bool, hidden: bool):
         if status in ("timeout", "unresponsive"):
@@ -282,8 +292,19 @@ class GuardedRun(NotebookClient):
         elif status is None and not self.dead:
             if role != "test":
                 self.replayable.append(index)
+            if role == "test":
+                await self._after_tests(cell, index, where)
             if role in ("instructor", "test"):
                 await self._guard("_coursekit_guard.after_trusted()", index)
+
+    async def _after_tests(self, cell, index: int, where: str) -> None:
+        """What changed while the checks ran (a thread re-patching) fails the cell: fail closed."""
+        state = await self._guard("_coursekit_guard.after_tests()", index)
+        if state is None:
+            self.event("tampering", "the grading guard was removed or disabled while the checks ran", where)
+            self._fail(cell, "GradingGuardError", "the grading guard was disabled while the checks ran")
+        elif self._report_guard(state, where, "while the checks ran, the student's code replaced"):
+            self._fail(cell, "GradingGuardError", "something replaced what the checks use while they ran")
 
     def _check_token(self, cell, token: str, where: str, errors: list) -> None:
         seen = False

@@ -6,9 +6,13 @@ import it by name), then calls :func:`make_guard`. Only the standard library is 
 
 The guard snapshots the callables of the notebook's libraries (numpy, torch, coursekit and every
 submodule imported at that point), builtins, the IPython shell's hooks and ``sys`` hooks. Before
-every test cell :meth:`Guard.before_tests` restores them and restores the names that instructor
-cells defined, and reports what it had to restore. Reports are single stdout lines tagged with a
-secret nonce, read by the executor.
+every test cell :meth:`Guard.before_tests` stops the threads the student's code started (an
+exception raised in them, repeatedly), restores what the snapshot holds and the names that
+instructor cells defined, and reports what it had to do, plus any function written in the notebook
+found in a library module (a patch of a module imported after the snapshot). After the test cell
+:meth:`Guard.after_tests` looks again: whatever changed while the checks ran (a thread that could
+not be stopped) is reported, and the executor fails that cell. Reports are single stdout lines
+tagged with a secret nonce, read by the executor.
 """
 import builtins
 import importlib
@@ -59,6 +63,12 @@ def library_dirs(roots) -> tuple:
     return tuple(dirs)
 
 
+def install_dirs() -> tuple:
+    """The Python installation's folders: code there is a library's (or the standard library's)."""
+    dirs = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix) if p}
+    return tuple(d.rstrip(os.sep) + os.sep for d in dirs)
+
+
 def code_file(obj) -> str | None:
     """The file a plain Python function (or bound method) was written in; None for anything else."""
     fn = getattr(obj, "__func__", obj)
@@ -69,7 +79,7 @@ def code_file(obj) -> str | None:
 class Guard:
     """Snapshot at creation; restore and report before each test cell."""
 
-    def __init__(self, nonce: str, preload, roots, student_names):
+    def __init__(self, nonce: str, preload, roots, student_names, cell_file: str = ""):
         from IPython import get_ipython
 
         for name in preload:
@@ -107,6 +117,9 @@ class Guard:
         self.custom = (shell.custom_exceptions, shell.CustomTB)
         self.trusted, self.before = {}, {}
         self.threads0 = set(threading.enumerate())
+        self.known_dirs = self.lib_dirs + install_dirs()
+        # the folder where IPython writes each cell's code (the setup cell's own file tells where)
+        self.cell_dir = os.path.dirname(cell_file) + os.sep if os.path.isabs(cell_file) else ""
 
     # -- what counts as the libraries' own code ----------------------------------------------
     def library_code(self, obj) -> bool:
@@ -118,14 +131,64 @@ class Guard:
         """A library wrapping its own function later (torch._dynamo wraps torch.manual_seed)."""
         return self.library_code(new) and getattr(new, "__wrapped__", None) is old
 
+    def notebook_code(self, obj) -> bool:
+        """A function written in the notebook's cells (IPython compiles each cell into a file of its own)."""
+        path = code_file(obj)
+        if path is None:
+            return False
+        fn = getattr(obj, "__func__", obj)
+        return (getattr(fn, "__module__", None) == "__main__" or path.startswith("<ipython-input")
+                or bool(self.cell_dir) and path.startswith(self.cell_dir))
+
     # -- restore ------------------------------------------------------------------------------
-    def restore(self) -> list:
-        """Put back everything the snapshot holds; return what had changed."""
+    def restore(self, names: bool = True) -> list:
+        """Put back everything the snapshot holds; return what had changed.
+
+        ``names``: the instructor cells' names too (not after a test cell, which may rebind them itself).
+        """
         changed = []
         for part in (self._restore_sys, self._restore_builtins, self._restore_modules, self._restore_classes,
-                     self._restore_instances, self._restore_shell, self._restore_names):
+                     self._restore_instances, self._restore_shell):
             part(changed)
-        return changed
+        if names:
+            self._restore_names(changed)
+        return changed + self._notebook_code_in_libraries()
+
+    def _notebook_code_in_libraries(self) -> list:
+        """Library modules the snapshot does not hold (imported after it) that hold a function written in
+        the notebook: each is put back to the library's own function of that name (found in the
+        module's package), or removed; return their names."""
+        found = []
+        for name, mod in list(sys.modules.items()):
+            if (not isinstance(mod, types.ModuleType) or name.split(".")[0] not in self.roots
+                    or self.modules.get(name, (None,))[0] is mod):     # the snapshot restores those
+                continue
+            try:
+                items = list(vars(mod).items())
+            except Exception:
+                continue
+            for k, v in items:
+                if self.notebook_code(v):
+                    original = self._library_original(name, k)
+                    try:
+                        if original is MISSING:
+                            delattr(mod, k)
+                        else:
+                            setattr(mod, k, original)
+                    except Exception:
+                        pass
+                    found.append(name + "." + k)
+        return found
+
+    def _library_original(self, module: str, attr: str):
+        """The library's own ``attr`` in ``module``'s package (numpy.testing.x is numpy.testing._private.utils.x)."""
+        package = module.rsplit(".", 1)[0] if "." in module else module
+        for name, mod in list(sys.modules.items()):
+            if name != module and (name == package or name.startswith(package + ".")):
+                value = getattr(mod, attr, MISSING) if isinstance(mod, types.ModuleType) else MISSING
+                if value is not MISSING and callable(value) and not self.notebook_code(value):
+                    return value
+        return MISSING
 
     def _restore_sys(self, changed):
         sys.settrace(None)
@@ -240,10 +303,44 @@ class Guard:
         out.flush()
 
     def student_threads(self) -> list:
-        return [t.name for t in threading.enumerate() if t not in self.threads0 and t.is_alive()]
+        """Threads started since the snapshot that run notebook code (a library's helpers are left alone)."""
+        frames = sys._current_frames()
+        out = []
+        for t in threading.enumerate():
+            if t in self.threads0 or not t.is_alive() or t.ident not in frames:
+                continue
+            frame, ours = frames[t.ident], False
+            while frame is not None and not ours:
+                path = frame.f_code.co_filename
+                ours = not path.startswith("<frozen") and not os.path.realpath(path).startswith(self.known_dirs)
+                frame = frame.f_back
+            target = getattr(t, "_target", None)
+            if ours or (target is not None and self.notebook_code(target)):
+                out.append(t)
+        return out
+
+    def stop_threads(self, seconds: float = 2.0) -> tuple:
+        """Raise SystemExit in the student's threads until they end; (names stopped, names still alive)."""
+        import ctypes
+        import time
+
+        threads = self.student_threads()
+        names = [t.name for t in threads]
+        deadline = time.monotonic() + seconds
+        while threads and time.monotonic() < deadline:
+            for t in threads:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(t.ident), ctypes.py_object(SystemExit))
+            time.sleep(0.01)
+            threads = [t for t in threads if t.is_alive()]
+        return [n for n in names if n not in {t.name for t in threads}], [t.name for t in threads]
 
     def before_tests(self) -> None:
-        self.report(changed=self.restore(), threads=self.student_threads())
+        stopped, alive = self.stop_threads()
+        self.report(changed=self.restore(), stopped=stopped, threads=alive)
+
+    def after_tests(self) -> None:
+        stopped, alive = self.stop_threads(0.5)
+        self.report(changed=self.restore(names=False), stopped=stopped, threads=alive)
 
     def before_trusted(self) -> None:
         self.before.clear()
@@ -258,5 +355,5 @@ class Guard:
 
 
 def make_guard(nonce: str, preload, roots, student_names) -> Guard:
-    """The guard of one notebook run (call once, before the first student cell)."""
-    return Guard(nonce, preload, roots, student_names)
+    """The guard of one notebook run (call once, from the setup cell, before the first student cell)."""
+    return Guard(nonce, preload, roots, student_names, cell_file=sys._getframe(1).f_code.co_filename)

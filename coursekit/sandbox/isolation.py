@@ -146,11 +146,30 @@ def _outermost(paths) -> list[str]:
     return sorted(out)
 
 
+def carve(readable: list[str], hidden: list[str]) -> tuple[list[str], list[str]]:
+    """``readable`` without the ``hidden`` folders, for Landlock (its rules only add rights).
+
+    A folder that holds a hidden one is replaced by its entries, down the path to it; the folders on
+    the way stay listable. Returns (readable, list-only folders).
+    """
+    out, listable = list(readable), []
+    for h in hidden:
+        h = os.path.realpath(h)
+        for root in [p for p in out if h.startswith(p.rstrip("/") + "/")]:
+            out.remove(root)
+            folder = root
+            for part in Path(os.path.relpath(h, root)).parts:
+                listable.append(folder)
+                out += [os.path.join(folder, e) for e in sorted(os.listdir(folder)) if e != part]
+                folder = os.path.join(folder, part)
+    return sorted(out), sorted(listable)
+
+
 def hidden_paths() -> list[str]:
-    """Judge-only parts of the installed exercise engine (references, banks, bands) the kernel must not read."""
-    root = os.path.join(package_dir(), "exercises")
-    return sorted(os.path.join(root, name) for name in ("judge", "references", "banks", "bands")
-                  if os.path.exists(os.path.join(root, name)))
+    """The judge-only part of the installed exercise engine (declarations, references, misconception banks,
+    bands: ``coursekit/exercises/judge/``, docs/CONVENTIONS.md), which the kernel must not read."""
+    path = os.path.join(package_dir(), "exercises", "judge")
+    return [path] if os.path.isdir(path) else []
 
 
 # ---- which isolation runs --------------------------------------------------------------------------
@@ -254,8 +273,12 @@ def _system_args() -> list[str]:
     return args
 
 
-def bwrap_args(box: Box, env: dict, *, tmp_mb: int) -> list[str]:
-    """bubblewrap's arguments up to the command (the command follows them)."""
+def bwrap_args(box: Box, env: dict, *, tmp_mb: int, hide_judge: bool) -> list[str]:
+    """bubblewrap's arguments up to the command (the command follows them).
+
+    ``hide_judge``: cover the engine's judge with an empty folder (when the grader judges outside the
+    kernel; an engine that judges in the kernel needs it there).
+    """
     readable = [p for p in readable_paths() if not p.startswith("/usr/")]
     parents = set()
     for p in readable + box.writable():
@@ -274,8 +297,8 @@ def bwrap_args(box: Box, env: dict, *, tmp_mb: int) -> list[str]:
         args += ["--perms", "0755", "--dir", p]       # bwrap makes missing parents 0700: the uid must pass
     for p in readable:
         args += ["--ro-bind", p, p]
-    for p in hidden_paths():
-        args += ["--tmpfs", p] if os.path.isdir(p) else ["--ro-bind", "/dev/null", p]
+    for p in hidden_paths() if hide_judge else []:
+        args += ["--tmpfs", p]
     for p in box.writable():
         args += ["--bind", p, p]
     args += ["--chdir", str(box.work)]
@@ -291,9 +314,9 @@ def kernel_python() -> str:
     return os.path.realpath(sys.executable)
 
 
-def kernel_command(box: Box, config: str, isolation: str, env: dict, *, tmp_mb: int) -> list[str]:
+def kernel_command(box: Box, config: str, isolation: str, env: dict, *, tmp_mb: int, hide_judge: bool) -> list[str]:
     """The kernelspec argv: the launcher (:func:`coursekit.sandbox.kernel.kernel_main`), in bwrap or not."""
     launcher = [kernel_python(), "-m", "coursekit.sandbox", "kernel", config, "{connection_file}"]
     if isolation == "bubblewrap":
-        return bwrap_args(box, env, tmp_mb=tmp_mb) + ["--", *launcher]
+        return bwrap_args(box, env, tmp_mb=tmp_mb, hide_judge=hide_judge) + ["--", *launcher]
     return launcher

@@ -130,6 +130,11 @@ class Submission:
     def findings(self) -> list[dict]:
         return self.result["findings"]
 
+    @property
+    def course_copy(self) -> Path:
+        """Where the judge reads the assignment's judge-only files (out of the kernel's reach)."""
+        return self.box.root / "course"
+
 
 def _empty_result(job: dict) -> dict:
     structure = job["kit"]["structure"]
@@ -155,14 +160,14 @@ async def start_submission(job: dict) -> Submission:
     sub.judge = verdicts.find_judge(job.get("judge"))
     sub.seed = verdicts.probe_seed(kit.get("probe_secret", ""), job["assignment"], job["student"])
     sub.box = Box.create(sub.isolation)
-    hidden = isolation.JUDGE_ONLY_FILES if sub.judge is not None else ()
-    for rel, data in kit["files"].items():
-        if Path(rel).name in hidden:
-            continue
-        path = sub.box.work / rel
+    for rel, data in kit["files"].items():    # the judge's files (bands) go where only the grader reads
+        judge_only = sub.judge is not None and Path(rel).name in isolation.JUDGE_ONLY_FILES
+        path = (sub.course_copy / "solutions" / job["assignment"] if judge_only else sub.box.work) / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
     sub.box.hand_over()
+    if sub.judge is not None:
+        sub.judge.prepare(sub.box.channel, job["assignment"], sub.seed)
     first = next(iter(sub.rebuilt))
     sub.kernel = await _start_kernel(sub, first, 0)
     sub.t0 = time.time() - t0      # for now: how long starting took (finish_submission resets the clock)
@@ -175,7 +180,7 @@ async def _start_kernel(sub: Submission, name: str, restart: int) -> SandboxKern
                                extra={"COURSEKIT_GRADING_CHANNEL": str(sub.box.channel),
                                       "COURSEKIT_PROBE_SEED": str(sub.seed)})
     kernel = SandboxKernel(sub.box, limits=sub.limits, isolation_kind=sub.isolation, preload=info["preload"],
-                           env=env, name=f"{name[:20]}-{restart}")
+                           env=env, name=f"{name[:20]}-{restart}", hide_judge=sub.judge is not None)
     await kernel.start()
     return kernel
 
@@ -227,11 +232,17 @@ async def _run_all(sub: Submission) -> None:
                                                 "were killed"))
     sub.findings.extend(channel.stray())
     if sub.judge is not None:
-        judged, problems = verdicts.run_judge(sub.judge, trusted, sub.seed)
-        sub.findings.extend(problems)
-        sub.result["verdicts"] = {k: v.__dict__ for k, v in judged.items()}
-        for run in sub.runs.values():
-            run.judged = verdicts.apply_verdicts(run.nb, judged)
+        judged, problems = verdicts.run_judge(sub.judge, trusted, sub.seed, assignment=sub.job["assignment"],
+                                              course_root=sub.course_copy)
+    elif any(trusted.iterdir()):    # answers were recorded for a judge that is not installed: fail closed
+        judged, problems = {}, [finding("error", "the hidden checks recorded the answers but no judge is installed "
+                                                 "here to judge them: they score 0")]
+    else:                           # an engine that judges in the kernel (or no engine): the cells decide
+        return
+    sub.findings.extend(problems)
+    sub.result["verdicts"] = {k: v.__dict__ for k, v in judged.items()}
+    for run in sub.runs.values():
+        run.judged = verdicts.apply_verdicts(run.nb, judged)
 
 
 async def discard(sub: Submission) -> None:

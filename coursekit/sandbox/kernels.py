@@ -43,13 +43,17 @@ class SandboxKernel(AsyncKernelManager):
     """One kernel in the sandbox of one submission."""
 
     def __init__(self, box: Box, *, limits: Limits, isolation_kind: str, preload: list[str], env: dict,
-                 name: str = "kernel"):
+                 name: str = "kernel", hide_judge: bool = False):
         mark = secrets.token_hex(12)    # finds the kernel's processes where no PID namespace holds them
         env = dict(env, COURSEKIT_SANDBOX_MARK=mark)
+        readable, listable = isolation.readable_paths(), []
+        if hide_judge:      # Landlock only adds rights: the readable folders are listed around the judge
+            readable, listable = isolation.carve(readable, isolation.hidden_paths())
         config = json.dumps({"limits": asdict(limits), "isolation": isolation_kind, "uid": box.uid,
-                             "work": str(box.work), "readable": isolation.readable_paths(),
+                             "work": str(box.work), "readable": readable, "listable": listable,
                              "writable": box.writable(), "preload": preload})
-        argv = isolation.kernel_command(box, config, isolation_kind, env, tmp_mb=limits.max_file_mb * 4)
+        argv = isolation.kernel_command(box, config, isolation_kind, env, tmp_mb=limits.max_file_mb * 4,
+                                        hide_judge=hide_judge)
         spec = KernelSpec(argv=argv, display_name="Python 3 (coursekit sandbox)", language="python",
                           interrupt_mode="signal", env={})
         super().__init__(kernel_name=KERNEL_NAME, kernel_spec_manager=_OneSpec(spec), transport="ipc",

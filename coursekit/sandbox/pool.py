@@ -19,7 +19,7 @@ from coursekit.sandbox.records import Limits, write_record
 
 
 def make_jobs(root: Path, assignment: str, students: list[str] | None = None, *, limits: Limits | None = None,
-              kit: dict | None = None) -> list[dict]:
+              kit: dict | None = None, judge: str | None = None) -> list[dict]:
     """One job per collected submission of ``assignment`` (submitted/<student>/<assignment>/)."""
     root = Path(root)
     kit = kit or prepare_assignment(root, assignment)
@@ -32,7 +32,7 @@ def make_jobs(root: Path, assignment: str, students: list[str] | None = None, *,
             path = folder / f"{name}.ipynb"
             notebooks[name] = base64.b64encode(path.read_bytes()).decode() if path.is_file() else None
         jobs.append({"student": student, "assignment": assignment, "kit": kit, "notebooks": notebooks,
-                     "limits": asdict(limits or Limits())})
+                     "limits": asdict(limits or Limits()), "judge": judge})
     return jobs
 
 
@@ -185,14 +185,14 @@ def merge_result(root: Path, result: dict, gb=None) -> None:
 
 def autograde(root: Path, assignment: str, students: list[str] | None = None, *, workers: int = 1,
               dask: str | object | None = None, limits: Limits | None = None, progress: bool = False,
-              feedback: bool = True) -> list[dict]:
+              feedback: bool = True, judge: str | None = None) -> list[dict]:
     """Grade every collected submission of ``assignment`` in sandboxes; merge into gradebook.db.
 
     Returns the results (one dict per submission, without the file payloads), in student order.
     """
     root = Path(root)
     kit = prepare_assignment(root, assignment)
-    jobs = make_jobs(root, assignment, students, limits=limits, kit=kit)
+    jobs = make_jobs(root, assignment, students, limits=limits, kit=kit, judge=judge)
     for job in jobs:
         job["feedback"] = feedback
     results = []

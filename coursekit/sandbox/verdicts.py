@@ -9,9 +9,10 @@ files created) during the cell into a trusted folder out of the kernel's reach
 (:class:`Channel`), keeping only the records of that cell's own exercise. Anything else found in
 the channel at the end is reported as ``tampering``.
 
-After the run the grader calls the exercise engine's judge on the trusted copy (the engine's
-trusted side, never loaded by the kernel) and sets each hidden test cell's score from its verdict
-(:func:`apply_verdicts`), replacing the cell's outputs by the verdict's message.
+After the run the grader calls the exercise engine's judge on the trusted copy
+(``coursekit.exercises.judge.grading.judge_records``, the engine's trusted side, hidden from the
+kernel) and sets each hidden test cell's score from its verdict (:func:`apply_verdicts`),
+replacing the cell's outputs by the verdict's message.
 """
 from __future__ import annotations
 
@@ -23,12 +24,14 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from coursekit.sandbox.records import finding
 from coursekit.sandbox.submission import exercise_of, has_hidden_tests, is_test, nbgrader_meta
 
-# Where the engine's judge lives (the first that exists): (module, function).
-JUDGE_CANDIDATES = (("coursekit.exercises", "judge_records"), ("coursekit.exercises.judge", "judge_records"))
+# The engine's trusted side: prepare_channel(channel, assignment, seed) and
+# judge_records(channel, seed, *, assignment, course_root) -> {exercise id: verdict}.
+JUDGE_MODULE = "coursekit.exercises.judge.grading"
 EXERCISE_KEYS = ("exercise", "exercise_id")
 
 
@@ -62,17 +65,30 @@ def probe_seed(secret: str, assignment: str, student: str) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
-def find_judge(spec: str | None = None):
-    """The judge function: ``spec`` ("module:function") or the exercise engine's; None if there is none."""
-    candidates = [tuple(spec.split(":", 1))] if spec else JUDGE_CANDIDATES
-    for module, name in candidates:
-        try:
-            fn = getattr(importlib.import_module(module), name, None)
-        except ImportError:
-            continue
-        if callable(fn):
-            return fn
-    return None
+@dataclass
+class Judge:
+    """The exercise engine's trusted side, as the grader calls it."""
+
+    judge_records: Callable
+    prepare_channel: Callable | None = None
+
+    def prepare(self, channel: Path, assignment: str, seed: int) -> None:
+        """Write the probes the kernel will run the answers on (before the kernel starts)."""
+        if self.prepare_channel is not None:
+            self.prepare_channel(Path(channel), assignment, seed)
+
+    def verdicts(self, trusted: Path, seed: int, *, assignment: str, course_root: Path) -> dict:
+        return self.judge_records(Path(trusted), seed, assignment=assignment, course_root=course_root)
+
+
+def find_judge(module: str | None = None) -> Judge | None:
+    """The engine's judge (``module``: another module with the same two functions); None when there is none."""
+    try:
+        mod = importlib.import_module(module or JUDGE_MODULE)
+    except ImportError:
+        return None
+    fn = getattr(mod, "judge_records", None)
+    return Judge(fn, getattr(mod, "prepare_channel", None)) if callable(fn) else None
 
 
 class Channel:
@@ -81,7 +97,8 @@ class Channel:
     def __init__(self, folder: Path, trusted: Path):
         self.folder, self.trusted = Path(folder), Path(trusted)
         self.trusted.mkdir(parents=True, exist_ok=True)
-        self.taken: dict[str, int] = {}     # file -> bytes accounted for (captured or reported)
+        self.taken = self._files()         # file -> bytes accounted for (the grader's own probes at first)
+        self.outside: set[str] = set()     # files the kernel wrote while no hidden check ran
 
     def _files(self) -> dict[str, int]:
         out = {}
@@ -92,18 +109,28 @@ class Channel:
                     out[str(path.relative_to(self.folder))] = path.stat().st_size
         return out
 
+    def _look(self) -> dict[str, int]:
+        """The files now; what grew or shrank since the grader last looked was not a hidden check's doing."""
+        now = self._files()
+        self.outside |= {rel for rel, size in now.items() if size != self.taken.get(rel, 0)}
+        self.outside |= {rel for rel in self.taken if rel not in now}
+        self.taken = dict(now)
+        return now
+
     def before(self) -> dict[str, int]:
         """Sizes of the channel's files as a hidden test cell starts."""
-        return self._files()
+        return self._look()
 
     def after(self, before: dict[str, int], cell, where: str) -> list[dict]:
-        """Copy what the cell appended (records of its own exercise only); findings for anything odd."""
+        """Copy what the cell appended (records of its own exercise only) into the trusted folder."""
         exercise = exercise_of(cell)
         found = []
-        if any(size < self.taken.get(rel, 0) for rel, size in before.items()):
-            found.append(finding("tampering", "the grading channel was rewritten by the student's code", where))
-        for rel, size in self._files().items():
+        now = self._files()
+        for rel, size in now.items():
             start = before.get(rel, 0)
+            if size < start:
+                found.append(finding("tampering", f"the grading channel's {rel} was cut short while the hidden "
+                                                  "checks ran", where))
             if size <= start:
                 continue
             with open(self.folder / rel, "rb") as f:
@@ -115,16 +142,16 @@ class Channel:
             dest.parent.mkdir(parents=True, exist_ok=True)
             with open(dest, "ab") as f:
                 f.write(data)
-            self.taken[rel] = size
+        self.taken = dict(now)
         return found
 
     def stray(self) -> list[dict]:
         """Channel content written outside the hidden checks (ignored by the judge, reported)."""
-        extra = [rel for rel, size in self._files().items() if size > self.taken.get(rel, 0)]
-        if not extra:
+        self._look()
+        if not self.outside:
             return []
         return [finding("tampering", f"the student's code wrote into the grading channel outside the hidden checks "
-                                     f"({', '.join(sorted(extra)[:3])}); it was ignored")]
+                                     f"({', '.join(sorted(self.outside)[:3])}); it was ignored")]
 
 
 def _own_records(data: bytes, exercise: str | None) -> bytes:
@@ -155,10 +182,11 @@ def judged_cells(nb) -> dict[int, str]:
     return out
 
 
-def run_judge(judge, trusted: Path, seed: int) -> tuple[dict[str, Verdict], list[dict]]:
+def run_judge(judge: Judge, trusted: Path, seed: int, *, assignment: str, course_root: Path
+              ) -> tuple[dict[str, Verdict], list[dict]]:
     """{exercise id: Verdict} from the judge; a judge that fails is an ``error`` (nothing is judged)."""
     try:
-        raw = judge(str(trusted), seed) or {}
+        raw = judge.verdicts(trusted, seed, assignment=assignment, course_root=course_root) or {}
         return {str(k): Verdict.of(v) for k, v in raw.items()}, []
     except Exception as exc:      # the instructor's side failed: say so, grade nothing as passed
         return {}, [finding("error", f"the exercise judge failed ({type(exc).__name__}: {str(exc)[:200]}); "

@@ -1,5 +1,5 @@
 """nbgrader configuration of the tiny course that the hostile-submission tests grade: the same settings
-as the real course (coursekit/course_config.py), for a course of one small assignment."""
+as the real course (coursekit/course_config.py), for a course of two small assignments."""
 import os
 
 from coursekit.course_config import apply
