@@ -145,8 +145,9 @@ def test_dashboard_widget_shows_progress_and_estimate():
 
 
 class Shown(list):
-    def __call__(self, obj, raw=False):
+    def __call__(self, obj, raw=False, metadata=None):
         self.append(obj)
+        self.metadata = getattr(self, "metadata", []) + [metadata]
 
 
 @pytest.fixture()
@@ -172,6 +173,7 @@ def test_show_static_puts_the_caption_under_the_figure_and_frames_for_the_site(m
     assert isinstance(displayed[0], Figure)
     assert isinstance(displayed[1], IPython.display.Markdown) and "Figure 4" in displayed[1].data
     assert len(displayed) == 2, "no frames unless the site asks"
+    assert displayed.metadata == [widgets.STATIC_MARK] * 2, "marked for the site to replace"
     displayed.clear()
     monkeypatch.setenv(widgets.SITE_FRAMES_ENV, "1")
     widgets.show(explorer, caption="cap")
