@@ -212,8 +212,14 @@ class GANDashboard:
         fig.savefig(buffer, format="png", dpi=80)
         return buffer.getvalue()
 
+    RECORD_FRAMES = 16   # figures kept by static() for the site's slider (about evenly spaced in steps)
+
     def _record(self) -> None:
-        self.recorded.append((self.steps_done, self.png()))
+        """Keep the figure now if training has moved on by 1/15 of the steps (or ended) since the last one."""
+        last = self.recorded[-1][0] if self.recorded else None
+        spacing = max(1, -(-self.steps // (self.RECORD_FRAMES - 1)))   # ceil: at most RECORD_FRAMES
+        if last is None or self.steps_done - last >= spacing or (self.finished and last != self.steps_done):
+            self.recorded.append((self.steps_done, self.png()))
 
     def static(self, record: bool = True):
         """The fallback: train to the end (a progress bar, no live figure) and return the final figure.

@@ -256,3 +256,11 @@ def test_game_feedback_is_optional_and_the_end_leaves_no_gap(tmp_path, digits):
     said = silent._widgets["said"].value
     assert said == "Answer 1 recorded." and "real" not in said and "fake" not in said
     assert "without feedback" in silent._widgets["box"].children[1].value
+
+
+def test_dashboard_records_at_most_about_sixteen_figures_however_long_it_trains():
+    dash = ring_dashboard(steps=100, chunk=2)
+    dash.static()
+    steps = [step for step, _ in dash.recorded]
+    assert steps[0] == 0 and steps[-1] == 100 and len(steps) <= dash.RECORD_FRAMES
+    assert all(b - a >= 100 / (dash.RECORD_FRAMES - 1) for a, b in zip(steps, steps[1:-1]))
