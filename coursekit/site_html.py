@@ -50,10 +50,14 @@ def headings(body: str) -> list[tuple[int, str, str]]:
     return [(int(level), anchor, _text(inner)) for level, anchor, inner in _HEADING.findall(body)]
 
 
-def toc_html(entries: Sequence[tuple[int, str, str]]) -> str:
-    """The page's contents: its h2 and h3 headings, linked (h1 is the title)."""
+def toc_html(entries: Sequence[tuple[int, str, str]], *, references: bool = False) -> str:
+    """The page's contents: its h2 and h3 headings, linked (the h1 title only when there is no h2),
+    and the references section when the page has one."""
+    shown = [e for e in entries if e[0] in (2, 3)] or [e for e in entries if e[0] == 1]
     items = [f"<li class='ck-h{level}'><a href='#{html.escape(anchor, quote=True)}'>{html.escape(text)}</a></li>"
-             for level, anchor, text in entries if level in (2, 3)]
+             for level, anchor, text in shown]
+    if references:
+        items.append("<li class='ck-h2'><a href='#references'>References</a></li>")
     return ("<aside class='ck-toc' id='ck-toc'><details open><summary>Contents</summary><ol>"
             + "".join(items) + "</ol></details></aside>")
 
@@ -156,7 +160,7 @@ def lecture_page(page: str, info: PageInfo, pages: Sequence[PageInfo], i: int) -
     if body_start is None or "<main>" not in page or "</main>" not in page:
         raise CourseKitError("nbconvert produced a page without <body>/<main>: cannot add the navigation.")
     body = page[body_start.end():]
-    toc = toc_html(headings(body))
+    toc = toc_html(headings(body), references=bool(info.references))
     page = page[:body_start.end()] + "\n" + nav_html(pages, i) + page[body_start.end():]
     page = page.replace("<main>", f"<div class='ck-layout'>{toc}<main class='ck-main'>{meta_html(info)}", 1)
     head, sep, tail = page.rpartition("</main>")

@@ -252,6 +252,8 @@ def test_headings_contents_and_search_sections():
     assert site_html.headings(sample) == [(1, "T", "Title"), (2, "A-b", "A b"), (3, "C", "C")]
     toc = site_html.toc_html(site_html.headings(sample))
     assert "href='#A-b'" in toc and "href='#C'" in toc and "href='#T'" not in toc and "ck-h3" in toc
+    assert "href='#T'" in site_html.toc_html([(1, "T", "Title")]), "a page without sections lists its title"
+    assert "href='#references'" in site_html.toc_html([(1, "T", "Title")], references=True)
     sections = site_html.sections(sample)
     assert sections[1] == {"anchor": "A-b", "section": "A b", "text": "alpha & beta"}, "no script text"
     js = site_html.search_index_js([{"page": "p.html", **sections[2]}])
