@@ -234,25 +234,34 @@ def _wait_changed(page, area, before: str, timeout: int = 180_000) -> None:
                            arg=[area.element_handle(), before, SIGNATURE], timeout=timeout, polling=250)
 
 
+KEYED_ANSWERS = 5   # the game's first answers are typed (R / F in its key box), the rest clicked
+
+
 def _play_game(page, area, name: str, i: int) -> str:
-    """Answer all images with the Real / Fake buttons where they are on screen; no scrolling."""
+    """Answer all images, first with the R / F keys, then with the Real / Fake buttons where they are
+    on screen; no scrolling."""
     real = area.locator(".widget-button", has_text="Real").first
     fake = area.locator(".widget-button", has_text="Fake").first
     label = area.locator(".widget-label").first
     total = int(re.search(r"of (\d+)", label.text_content()).group(1))
     top = _scroll_top(page)
+    _click(page, area.locator(".widget-text input").first)
     for answer in range(total):
         _controls_on_screen(page, area, name, i)
         before = area.evaluate(SIGNATURE)
-        _click(page, real if answer % 3 else fake)
+        if answer < KEYED_ANSWERS:
+            page.keyboard.press("r" if answer % 2 else "f")
+        else:
+            _click(page, real if answer % 3 else fake)
         _wait_changed(page, area, before, timeout=30_000)
+        assert f"of {total}" in label.text_content() or answer == total - 1
         assert _scroll_top(page) == top, f"{name}: answer {answer + 1} needed a scroll"
     page.wait_for_timeout(500)
     result = area.locator(".widget-html p").last
     view, box = _visible_area(page), result.bounding_box()
     assert "correct" in result.text_content() and view["top"] <= box["y"] <= view["bottom"], \
         "the result shows where the game was (no blank gap to scroll past)"
-    return f"game: {total} answers, no scroll"
+    return f"game: {total} answers ({KEYED_ANSWERS} typed), no scroll"
 
 
 def _interact(page, area, name: str, i: int) -> str:
