@@ -49,8 +49,8 @@ release: $(STAMP)          ## regenerate notebooks/ from solutions/ (and the exa
 zoo: $(STAMP)              ## retrain the shipped models (needs the full MNIST in COURSEKIT_DATA)
 	$(VENV)/bin/coursekit zoo build
 
-site: $(STAMP)             ## static HTML course site in build/site/ (runs every lecture; FULL=1: full budgets)
-	$(VENV)/bin/coursekit site $(if $(FULL),--full,)
+site: $(STAMP)             ## static HTML course site in build/site/ (every lecture in the learner's default budgets; FAST=1: a quick preview)
+	$(VENV)/bin/coursekit site $(if $(FAST),--fast,)
 
 doctor: $(STAMP)           ## is this machine ready? Python, packages, widgets, weights, data, device
 	$(VENV)/bin/coursekit doctor
