@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.coursekit-installed
 MIRROR := $(wildcard ../shared/data/MNIST/raw)
 export COURSEKIT_DATA ?= $(if $(MIRROR),$(abspath ../shared/data),)
 
-.PHONY: setup course test budgets notebooks-all-modes wheel test-fast lab release zoo examples clean site doctor browser-deps test-browser
+.PHONY: setup course test budgets notebooks-all-modes wheel test-fast lab lab-instructor release zoo examples clean site doctor browser-deps test-browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,11 @@ wheel: $(STAMP)            ## dist/coursekit-*.whl: the package with its weights
 test-fast: $(STAMP)        ## skip the tests that execute notebooks or autograde
 	$(VENV)/bin/pytest -n 2 --dist loadgroup -m "not slow"
 
-lab: $(STAMP)              ## JupyterLab on the student notebooks
-	$(VENV)/bin/jupyter lab notebooks/
+lab: $(STAMP)              ## JupyterLab on the student notebooks (nbgrader's instructor tools off, this session only)
+	$(PY) -m coursekit.lab notebooks/
+
+lab-instructor: $(STAMP)   ## JupyterLab on the course folder with nbgrader's instructor tools (Create Assignment, formgrader)
+	$(PY) -m coursekit.lab --instructor .
 
 release: $(STAMP)          ## regenerate notebooks/ from solutions/ (and the example submissions)
 	$(VENV)/bin/coursekit release

@@ -241,7 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_site)
 
     args = parser.parse_args(argv)
+    from coursekit import quiet
     from coursekit.checks import CourseKitError
+
+    quiet.filter_known_warnings()   # known-harmless third-party warnings only (coursekit/quiet.py)
 
     try:
         return args.func(args)

@@ -505,13 +505,19 @@ def test_each_exercise_has_a_self_check_cell_that_runs_nothing_while_grading(ass
         assert f'check("{assignment[:2]}", "{grade_id}",' in source and f'hint("{assignment[:2]}", "{grade_id}", 1)' in source
 
 
-def test_self_learner_check_and_hint_ladder(capsys):
+def test_self_learner_check_and_hint_ladder(capsys, monkeypatch):
+    monkeypatch.delenv("COURSEKIT_GRADED", raising=False)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     exercise = exercises.get("02", "ex3-min-flip")
     assert not exercises.check("02", "ex3-min-flip", exercise.misconceptions[0].wrong)
     out = capsys.readouterr().out
     assert "not yet" in out and exercise.misconceptions[0].hint in out
     assert exercises.check("02_linear_explanation", "ex3-min-flip", {"min_flip_eps": _flip_numpy_style})
-    assert [exercises.hint("02", "ex3-min-flip", level) for level in (1, 2, 3)] == list(exercise.hints)
+    capsys.readouterr()
+    # each rung is printed once and not returned (a notebook would show a returned string a second time)
+    for level in (1, 2, 3):
+        assert exercises.hint("02", "ex3-min-flip", level) is None
+        assert capsys.readouterr().out == exercise.hints[level - 1] + "\n"
     with pytest.raises(ValueError, match="level must be 1"):
         exercises.hint("02", "ex3-min-flip", 4)
     with pytest.raises(ValueError, match="No exercise 02/ex9"):

@@ -1,7 +1,8 @@
 """The exercise engine: every graded exercise, its checks, and what notebooks call.
 
-Notebooks use three functions: ``grade(assignment, exercise_id, globals())`` in hidden test cells,
-``check(...)`` and ``hint(...)`` in self-check cells. The package is in two halves:
+Notebooks use ``grade(assignment, exercise_id, globals())`` in hidden test cells, ``check(...)`` and
+``hint(...)`` in self-check cells, ``public_checks`` and ``answer_or_library`` so that Run All never halts
+in self-study (:mod:`~coursekit.exercises.notebook`). The package is in two halves:
 
 - kernel-side (public, no expected value anywhere): :mod:`~coursekit.exercises.runner` runs an answer
   on its probes and records plain data; :mod:`~coursekit.exercises.probes` builds shared probe inputs;
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 
+from coursekit.exercises.notebook import answer_or_library, check, grade, graded_offering, grading, hint, public_checks
 from coursekit.exercises.runner import ATTACK_LIBRARIES, AnswerFormError
 
 _JUDGE_NAMES = {
@@ -25,7 +27,6 @@ _JUDGE_NAMES = {
     "Bands": "exercise", "Diagnosis": "exercise", "Answer": "exercise",
     "diagnose": "verdict", "judge": "verdict",
     "bands": "bands", "bands_path": "bands", "calibrate": "bands",
-    "check": "selfstudy", "hint": "selfstudy",
 }
 
 
@@ -35,13 +36,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'coursekit.exercises' has no attribute {name!r}")
 
 
-def grade(assignment: str, exercise_id: str, answer) -> None:
-    """For hidden test cells: raise AssertionError(hint) unless the answer is right."""
-    from coursekit.exercises.judge import selfstudy
-
-    selfstudy.grade(assignment, exercise_id, answer)
-
-
 def calibrate_assignment(assignment: str) -> dict:
     """The bands of every stochastic exercise of ``assignment`` (what ``bands.json`` stores)."""
     from coursekit.exercises.judge import bands, registry
@@ -49,4 +43,5 @@ def calibrate_assignment(assignment: str) -> dict:
     return bands.calibrate_assignment(registry.EXERCISES.values(), assignment)
 
 
-__all__ = ["ATTACK_LIBRARIES", "AnswerFormError", "calibrate_assignment", "grade", *sorted(_JUDGE_NAMES)]
+__all__ = ["ATTACK_LIBRARIES", "AnswerFormError", "answer_or_library", "calibrate_assignment", "check", "grade",
+           "graded_offering", "grading", "hint", "public_checks", *sorted(_JUDGE_NAMES)]

@@ -61,13 +61,14 @@ class Bands:
 
     ``args(seed)`` builds one seeded probe, ``stats(output, args) -> {name: float}`` summarises the
     output; the reference's [min, max] over ``seeds`` seeds, widened by a quarter of the range and at
-    least ``min_margin``, is stored in ``solutions/<assignment>/bands.json``
+    least ``min_margin`` (``min_margins[stat]`` for a statistic that varies little), is stored in ``solutions/<assignment>/bands.json``
     (``scripts/calibrate_bands.py``); an answer's statistics on ``graded_seeds`` must stay inside."""
 
     args: Callable[[int], tuple]
     stats: Callable[[Any, tuple], dict]
     seeds: int = 40
     min_margin: float = 0.02
+    min_margins: dict[str, float] = field(default_factory=dict)    # per statistic, where it varies little
     harness: Callable | None = None
     global_seed: bool = False               # also seed torch's global generator with the seed
     graded_seeds: tuple[int, ...] = (1000, 1001, 1002)
@@ -95,6 +96,7 @@ class Exercise:
     probes: dict[str, Probe] = field(default_factory=dict)
     properties: list[Property] = field(default_factory=list)
     bands: Bands | None = None                      # stochastic answers: graded by bands, not equality
+    gradient: bool = False                          # losses: the gradient must flow back to the inputs
     _calls: list | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -109,7 +111,8 @@ class Exercise:
         return self._calls
 
     def _build_calls(self) -> list[Call]:
-        calls = [Call(name=f"case-{i}", args=args, harness=self.harness) for i, args in enumerate(self.cases())]
+        calls = [Call(name=f"case-{i}", args=args, harness=self.harness, grad=self.gradient)
+                 for i, args in enumerate(self.cases())]
         for name, probe in self.probes.items():
             calls.append(Call(name=name, args=probe.args(), harness=probe.harness or self.harness,
                               global_seed=probe.global_seed))
@@ -187,6 +190,12 @@ class Diagnosis:
     kind: str         # ok | missing | not-answered | shortcut | error | type | mutated | misconception | wrong
     message: str
     misconception: str | None = None
+    printed: bool = field(default=False, repr=False, compare=False)   # check() already printed it
 
     def __bool__(self) -> bool:
         return self.ok
+
+    def _ipython_display_(self) -> None:
+        """In a notebook, a check's result is shown once (check() printed it)."""
+        if not self.printed:
+            print(self.message)

@@ -53,7 +53,8 @@ EXERCISES.append(Exercise(
     ],
     hints=("Compute the loss F.cross_entropy(model(x), target) on a copy of x that requires a gradient, "
            "then take the gradient with respect to x (not the weights).",
-           "x = x.clone().detach().requires_grad_(True); (grad,) = torch.autograd.grad(loss, x); "
+           "Work on a copy of x that is a leaf needing a gradient (clone, detach, requires_grad_), take the "
+           "gradient of the loss with respect to that copy with torch.autograd.grad; "
            "then step against the gradient and clip to [0, 1]; return a detached tensor.",
            "def input_gradient_step(model, x, target, lr):\n"
            "    x = x.clone().detach().requires_grad_(True)\n"
@@ -94,6 +95,20 @@ def _depends_on_the_random_dropout(answer: Answer) -> bool:
     return not answer.same("dropout-seed-123", "dropout-seed-456")
 
 
+def _not_a_sign_step(answer: Answer) -> bool:
+    """Some pixel moved by neither 0 nor eps (and was not clipped at 0 or 1): not a step along the sign."""
+    for (model, x, y, eps), out in list(zip(answer.case_args, answer.cases))[:2]:     # mnist_cnn, eps > 0
+        moved = (out - x).abs()
+        allowed = ((moved - eps).abs() <= 1e-5) | (moved <= 1e-6) | (out <= 0) | (out >= 1)
+        if not bool(allowed.all()):
+            return True
+    return False
+
+
+def _outside_the_image_range(answer: Answer) -> bool:
+    return any(float(out.min()) < 0 or float(out.max()) > 1 for out in answer.cases)
+
+
 def _fgsm_wrong(direction=1.0, clip=True, use_sign=True, normalise=False, eval_mode=True):
     def wrong(model, x, y, eps):
         if eval_mode:
@@ -111,15 +126,17 @@ EXERCISES.append(Exercise(
         Misconception(name="gradient descent", wrong=_fgsm_wrong(direction=-1.0),
                       hint="Your step goes DOWN the loss, which helps the model: an untargeted attack moves UP, x + eps * sign(grad)."),
         Misconception(name="no clip", wrong=_fgsm_wrong(clip=False),
-                      hint="Clip x_adv to [0, 1] after the step (.clamp(0, 1)): it must stay an image."),
+                      hint="Clip x_adv to [0, 1] after the step (.clamp(0, 1)): it must stay an image.",
+                      detect=_outside_the_image_range, depth=1),
         Misconception(name="raw gradient", wrong=_fgsm_wrong(use_sign=False),
-                      hint="Use the SIGN of the gradient (grad.sign()): every pixel moves by exactly eps, the raw gradient is tiny."),
+                      hint="Use the SIGN of the gradient (grad.sign()): every pixel moves by exactly eps, the raw gradient is tiny.",
+                      detect=_not_a_sign_step, depth=0),
         Misconception(name="normalised before the attack", wrong=_fgsm_wrong(normalise=True),
                       hint="Do not normalise the images yourself: coursekit's models take [0, 1] images and normalise inside."),
         Misconception(name="model left in train mode", wrong=_fgsm_wrong(eval_mode=False),
                       hint="Put the model in eval() mode first: in train mode dropout (or batch norm) changes the model at "
                       "every call, so your gradient and your attack are random.",
-                      detect=_depends_on_the_random_dropout),
+                      detect=_depends_on_the_random_dropout, depth=2),   # named once the step itself is right
     ],
     hints=("FGSM needs the gradient of the loss with respect to the INPUT image, for the true labels y.",
            "Make x a leaf that needs a gradient (clone, detach, requires_grad_), take the gradient of the MEAN "
@@ -169,7 +186,7 @@ EXERCISES.append(Exercise(
                       hint="Projecting means clipping: a point inside the ball stays where it is, it does not jump to the boundary (no sign())."),
     ],
     hints=("Two constraints: within eps of x (per pixel), and inside [0, 1]. Write delta = x_adv - x first.",
-           "delta = (x_adv - x).clamp(-eps, eps), then (x + delta).clamp(0, 1).",
+           "First clip the DIFFERENCE x_adv - x to [-eps, eps], add it back to x, then clip that to [0, 1].",
            "def my_project_linf(x_adv, x, eps):\n"
            "    delta = (x_adv - x).clamp(-eps, eps)\n"
            "    return (x + delta).clamp(0, 1)"),

@@ -121,7 +121,8 @@ EXERCISES.append(Exercise(
                       hint="The norm needs absolute values: ||w_y - w_t||_1 = (w_y - w_t).abs().sum()."),
     ],
     hints=("eps* = margin / (how much one unit of eps lowers the margin). Write the margin z_y - z_t first.",
-           "margin = (W[y] - W[t]) @ x + (b[y] - b[t]); each unit of eps lowers it by (W[y] - W[t]).abs().sum().",
+           "The margin is the difference of the two rows of W applied to x, plus the difference of the two biases; "
+           "each unit of eps lowers it by the L1 norm of that row difference (the sum of its absolute values).",
            "def min_flip_eps(W, b, x, y, t):\n"
            "    margin = (W[y] - W[t]) @ x + (b[y] - b[t])\n"
            "    return float(margin / (W[y] - W[t]).abs().sum())"),

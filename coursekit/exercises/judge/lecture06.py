@@ -51,7 +51,7 @@ EXERCISES.append(Exercise(
     fallback="The cycle-consistency loss is the mean absolute difference |F(G(x)) - x| over all pixels (L1).",
     forbidden=("coursekit.applications.translation.cycle_consistency_loss",
                "coursekit.applications.translation.l1_distance"),
-    returns="scalar", atol=1e-6,
+    returns="scalar", atol=1e-6, gradient=True,
 ))
 
 
@@ -100,7 +100,8 @@ EXERCISES.append(Exercise(
            "    return 10 * torch.log10(1.0 / mse)"),
     fallback="PSNR is in decibels: 10 log10(peak^2 / MSE) with peak 1 for images in [0, 1], the MSE taken over each "
     "image's own pixels (one value per image).",
-    forbidden=("coursekit.applications.superres.psnr",),
+    forbidden=("coursekit.applications.superres.psnr", "torchmetrics.functional.image.psnr", "torchmetrics.image.psnr",
+               "skimage.metrics.simple_metrics", "kornia.metrics.psnr", "piq.psnr"),
     atol=1e-3, shape="shape (N,): one PSNR per image",
 ))
 
@@ -148,7 +149,7 @@ EXERCISES.append(Exercise(
     fallback="For each query: min over the references of the Euclidean distance ||q - r||_2 (pixels flattened), "
     "one value per query.",
     forbidden=("coursekit.applications.private.nearest_neighbour_distances",
-               "coursekit.applications.private.nearest_neighbours"),
+               "coursekit.applications.private.nearest_neighbours", "sklearn.neighbors", "faiss"),
     # float32 torch.cdist (matrix-product form) is off by up to ~1e-2 at distance 0 (more on other BLAS);
     # true nearest distances between digits are about 3 or more, and wrong answers miss by far more
     atol=0.05, shape="shape (M,): one distance per query",

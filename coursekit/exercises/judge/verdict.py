@@ -47,19 +47,26 @@ def agrees(exercise: Exercise, outputs: list, others: list) -> bool:
                                                for a, b in zip(outputs, others))
 
 
-def known_outputs(exercise: Exercise, which: str, fn: Callable) -> list | None:
-    """The case outputs of the reference or of a misconception's wrong answer (computed once; None
-    when that trusted implementation raises on a case)."""
+def _case_calls(exercise: Exercise) -> list:
+    return [c for c in exercise.calls() if c.name.startswith("case-")]
+
+
+def known_answer(exercise: Exercise, which: str, fn: Callable) -> Answer | None:
+    """What the reference (or a misconception's wrong answer) does on the cases: computed once; None when
+    that trusted implementation raises on a case."""
     key = (exercise.key, which)
     if key not in _KNOWN:
-        calls = [c for c in exercise.calls() if c.name.startswith("case-")]
+        calls = _case_calls(exercise)
         record = run_answer(exercise.function, fn, calls, watch=False)
-        answer = Answer(exercise, record)
-        try:
-            _KNOWN[key] = answer.cases if len(record.runs) == len(calls) else None
-        except ProbeFailed:
-            _KNOWN[key] = None
+        ok = len(record.runs) == len(calls) and all(r.status == "ok" for r in record.runs)
+        _KNOWN[key] = Answer(exercise, record) if ok else None
     return _KNOWN[key]
+
+
+def known_outputs(exercise: Exercise, which: str, fn: Callable) -> list | None:
+    """The case outputs of the reference or of a misconception's wrong answer (None: it raised)."""
+    known = known_answer(exercise, which, fn)
+    return None if known is None else known.cases
 
 
 _TYPE_NAMES = {"tensor": "Tensor", "float": "float", "int": "int", "bool": "bool", "str": "str",
@@ -87,14 +94,6 @@ def _type_problem(exercise: Exercise, form: dict, reference_form: dict) -> str |
     if form.get("requires_grad"):
         return f"{name} must return a detached tensor: call .detach() on the result."
     return None
-
-
-def _reference_forms(exercise: Exercise) -> list[dict]:
-    key = (exercise.key, "reference forms")
-    if key not in _KNOWN:
-        calls = [c for c in exercise.calls() if c.name.startswith("case-")]
-        _KNOWN[key] = [r.form for r in run_answer(exercise.function, exercise.reference, calls, watch=False).runs]
-    return _KNOWN[key]
 
 
 def _holds(check: Callable[[Answer], bool], answer: Answer) -> bool | None:
@@ -139,13 +138,37 @@ def judge(exercise: Exercise, record: Record, *, hidden: bool = False, bands_roo
         return Diagnosis(False, "error", f"{name} was not run on every check (the grading record is incomplete).")
     answer = Answer(exercise, record)
     outputs = answer.cases
-    for run, reference_form in zip([runs[c] for c in expected if c.startswith("case-")], _reference_forms(exercise)):
-        problem = _type_problem(exercise, run.form, reference_form)
+    reference = known_answer(exercise, "reference", exercise.reference)
+    case_runs = [runs[c] for c in expected if c.startswith("case-")]
+    for run, reference_run in zip(case_runs, reference.record.runs):
+        problem = _type_problem(exercise, run.form, reference_run.form)
         if problem:
             return Diagnosis(False, "type", problem)
-    if agrees(exercise, outputs, known_outputs(exercise, "reference", exercise.reference)):
+    if any(run.mutated for run in record.runs):
+        return Diagnosis(False, "mutated", f"{name} changed the tensors it was given (an in-place operation such as "
+                         "x += ..., x.clamp_(...) or x.data[...] = ...): work on a copy (x.clone()), so that the "
+                         "caller's data stays as it was.")
+    if agrees(exercise, outputs, reference.cases):
+        if exercise.gradient:
+            return _gradient_verdict(exercise, case_runs, reference.record.runs)
         return Diagnosis(True, "ok", f"{name}: correct.")
     return _name_the_mistake(exercise, answer, outputs, bands_root)
+
+
+def _gradient_verdict(exercise: Exercise, runs: list, reference_runs: list) -> Diagnosis:
+    """A loss with the right value: its gradient must reach the inputs, and be the reference's."""
+    name = exercise.function
+    if any(run.grads is None for run in runs):
+        return Diagnosis(False, "no-gradient", f"{name} gives the right value but no gradient flows back through it: "
+                         "compute it with torch operations on the inputs (no .detach(), .item(), numpy, or "
+                         "torch.tensor(...) of a computed number), so that backward() can reach the model's parameters.")
+    for run, ref in zip(runs, reference_runs):
+        mine = [torch.from_numpy(g) for g in run.grads]
+        theirs = [torch.from_numpy(g) for g in ref.grads]
+        if not agrees(exercise, mine, theirs):
+            return Diagnosis(False, "wrong", f"{name} gives the right value, but its gradient is not the loss's "
+                             f"(e.g. a clamp or a rounded step in the way): {exercise.fallback}")
+    return Diagnosis(True, "ok", f"{name}: correct.")
 
 
 def _name_the_mistake(exercise: Exercise, answer: Answer, outputs: list, bands_root: Path | None) -> Diagnosis:
