@@ -47,25 +47,25 @@ def agrees(exercise: Exercise, outputs: list, others: list) -> bool:
                                                for a, b in zip(outputs, others))
 
 
-def _case_calls(exercise: Exercise) -> list:
-    return [c for c in exercise.calls() if c.name.startswith("case-")]
+def _case_calls(exercise: Exercise, seed: int) -> list:
+    return [c for c in exercise.calls(seed) if c.name.startswith("case-")]
 
 
-def known_answer(exercise: Exercise, which: str, fn: Callable) -> Answer | None:
-    """What the reference (or a misconception's wrong answer) does on the cases: computed once; None when
-    that trusted implementation raises on a case."""
-    key = (exercise.key, which)
+def known_answer(exercise: Exercise, which: str, fn: Callable, seed: int = 0) -> Answer | None:
+    """What the reference (or a misconception's wrong answer) does on the cases: computed once per probe
+    seed; None when that trusted implementation raises on a case."""
+    key = (exercise.key, which, seed)
     if key not in _KNOWN:
-        calls = _case_calls(exercise)
+        calls = _case_calls(exercise, seed)
         record = run_answer(exercise.function, fn, calls, watch=False)
         ok = len(record.runs) == len(calls) and all(r.status == "ok" for r in record.runs)
-        _KNOWN[key] = Answer(exercise, record) if ok else None
+        _KNOWN[key] = Answer(exercise, record, seed) if ok else None
     return _KNOWN[key]
 
 
-def known_outputs(exercise: Exercise, which: str, fn: Callable) -> list | None:
+def known_outputs(exercise: Exercise, which: str, fn: Callable, seed: int = 0) -> list | None:
     """The case outputs of the reference or of a misconception's wrong answer (None: it raised)."""
-    known = known_answer(exercise, which, fn)
+    known = known_answer(exercise, which, fn, seed)
     return None if known is None else known.cases
 
 
@@ -104,9 +104,11 @@ def _holds(check: Callable[[Answer], bool], answer: Answer) -> bool | None:
         return None
 
 
-def judge(exercise: Exercise, record: Record, *, hidden: bool = False, bands_root: Path | None = None) -> Diagnosis:
-    """The diagnosis of what the answer did. ``hidden``: the message goes to a hidden test's output,
-    so it does not quote the answer's own error text (it could name a hidden probe's sizes)."""
+def judge(exercise: Exercise, record: Record, *, hidden: bool = False, bands_root: Path | None = None,
+          seed: int = 0) -> Diagnosis:
+    """The diagnosis of what the answer did on the probes of ``seed``. ``hidden``: the message goes to a
+    hidden test's output, so it does not quote the answer's own error text (it could name a hidden
+    probe's sizes); ``bands_root``: the course whose ``solutions/`` holds the bands (grading)."""
     name = exercise.function
     if record.defined == "missing":
         return Diagnosis(False, "missing", f"{name} is not defined: run the cell with your answer before this "
@@ -117,7 +119,7 @@ def judge(exercise: Exercise, record: Record, *, hidden: bool = False, bands_roo
     if record.shortcut:
         return Diagnosis(False, "shortcut", f"this exercise asks you to write {name} yourself; calling "
                          f"{record.shortcut} is not allowed here (use it to check your answer, not as the answer).")
-    expected = [c.name for c in exercise.calls()]
+    expected = [c.name for c in exercise.calls(seed)]
     runs = {r.name: r for r in record.runs}
     for call_name in expected:
         run = runs.get(call_name)
@@ -136,9 +138,9 @@ def judge(exercise: Exercise, record: Record, *, hidden: bool = False, bands_roo
             return Diagnosis(False, "error", f"{name} raised {run.error}")
     if any(runs.get(c) is None for c in expected if c.startswith("case-")):
         return Diagnosis(False, "error", f"{name} was not run on every check (the grading record is incomplete).")
-    answer = Answer(exercise, record)
+    answer = Answer(exercise, record, seed)
     outputs = answer.cases
-    reference = known_answer(exercise, "reference", exercise.reference)
+    reference = known_answer(exercise, "reference", exercise.reference, seed)
     case_runs = [runs[c] for c in expected if c.startswith("case-")]
     for run, reference_run in zip(case_runs, reference.record.runs):
         problem = _type_problem(exercise, run.form, reference_run.form)
@@ -152,7 +154,7 @@ def judge(exercise: Exercise, record: Record, *, hidden: bool = False, bands_roo
         if exercise.gradient:
             return _gradient_verdict(exercise, case_runs, reference.record.runs)
         return Diagnosis(True, "ok", f"{name}: correct.")
-    return _name_the_mistake(exercise, answer, outputs, bands_root)
+    return _name_the_mistake(exercise, answer, outputs, bands_root, seed)
 
 
 def _gradient_verdict(exercise: Exercise, runs: list, reference_runs: list) -> Diagnosis:
@@ -171,9 +173,10 @@ def _gradient_verdict(exercise: Exercise, runs: list, reference_runs: list) -> D
     return Diagnosis(True, "ok", f"{name}: correct.")
 
 
-def _name_the_mistake(exercise: Exercise, answer: Answer, outputs: list, bands_root: Path | None) -> Diagnosis:
+def _name_the_mistake(exercise: Exercise, answer: Answer, outputs: list, bands_root: Path | None,
+                      seed: int) -> Diagnosis:
     matched = [m for m in exercise.misconceptions if m.wrong is not None
-               and (wrong := known_outputs(exercise, f"wrong: {m.name}", m.wrong)) is not None
+               and (wrong := known_outputs(exercise, f"wrong: {m.name}", m.wrong, seed)) is not None
                and agrees(exercise, outputs, wrong)]
     if matched:                       # an exact match is the mistake; several: the most fundamental
         m = min(matched, key=lambda m: m.depth)
@@ -194,12 +197,12 @@ def _name_the_mistake(exercise: Exercise, answer: Answer, outputs: list, bands_r
     return Diagnosis(True, "ok", f"{exercise.function}: correct.")
 
 
-def diagnose(exercise: Exercise, fn, *, hidden: bool = False) -> Diagnosis:
+def diagnose(exercise: Exercise, fn, *, hidden: bool = False, seed: int = 0) -> Diagnosis:
     """Run the answer ``fn`` on the exercise's probes here and judge it (self-study, plain nbgrader)."""
     if fn is not None and fn is exercise.reference:
         # the registry's own reference handed in as the answer (calling it from an answer is caught
         # by the shortcut watch; in grading, the kernel cannot import it at all)
         record = Record(function=exercise.function, shortcut="the grading internals (coursekit.exercises.judge)")
     else:
-        record = run_answer(exercise.function, fn, exercise.calls(), exercise.forbidden)
-    return judge(exercise, record, hidden=hidden)
+        record = run_answer(exercise.function, fn, exercise.calls(seed), exercise.forbidden)
+    return judge(exercise, record, hidden=hidden, seed=seed)
