@@ -107,6 +107,7 @@ def _uses_own_module_fixture(item) -> bool:
     return False
 
 
+@pytest.hookimpl(trylast=True)     # after any plugin that reorders
 def pytest_collection_modifyitems(config, items):
     """Group tests that share an expensive module fixture; put the slow tests first (see the docstring)."""
     for item in items:
