@@ -6,9 +6,11 @@
 - :func:`bypass_loss`, :func:`adaptive_attack`: the attacker who knows about the
   safety net fools the classifier *and* the detector at once (Carlini & Wagner
   2017, "Adversarial examples are not easily detected");
+- :func:`adversarial_training_epoch`: one epoch of the min-max loop written out (PGD
+  inner max, one optimiser step per batch): lecture 3's exercise;
 - :func:`adversarial_training`: train on adversarial examples instead of clean
   ones (Goodfellow et al. 2015; Madry et al. 2018; "fast" FGSM training with a
-  random start, Wong, Rice & Kolter 2020);
+  random start, Wong, Rice & Kolter 2020), with a learning-rate schedule and an eps warm-up;
 - :func:`robustness_curve`, :func:`robustness_curves`: accuracy as a function of
   the attacker's budget epsilon.
 
@@ -33,7 +35,7 @@ from coursekit.models import MNIST_MEAN, MNIST_STD, Normalize
 
 __all__ = [
     "AdversarialDetector", "make_adversarial", "train_detector", "detector_accuracy",
-    "detection_rate", "bypass_loss", "adaptive_attack", "adversarial_training",
+    "detection_rate", "bypass_loss", "adaptive_attack", "adversarial_training_epoch", "adversarial_training",
     "robustness_curve", "robustness_curves", "plot_robustness_curves", "ATTACKS",
 ]
 
@@ -379,6 +381,43 @@ def _per_example(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- adversarial training
+
+def adversarial_training_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+                               y: torch.Tensor, *, eps: float, alpha: float, steps: int, batch_size: int,
+                               generator: torch.Generator) -> float:
+    r"""One epoch of PGD adversarial training, the min-max loop written out (Madry et al. 2018).
+
+    .. math:: \theta \leftarrow \theta - \eta\, \nabla_\theta\, \mathrm{CE}\big(f_\theta(x^{adv}_B), y_B\big),
+              \qquad x^{adv}_B \approx \arg\max_{\|x' - x_B\|_\infty \le \epsilon} \mathrm{CE}(f_\theta(x'), y_B)
+
+    For each batch ``B`` of ``batch_size`` examples, in the order given (no shuffling): the inner
+    max is :func:`coursekit.attacks.pgd` (``steps`` signed steps of ``alpha`` from a random start
+    ``(2 * rand - 1) * eps`` drawn from ``generator``, projected onto the eps-ball and [0, 1]; model
+    in eval mode); the outer min is one step of ``optimizer`` on the mean cross-entropy of the
+    adversarial batch (model in train mode). :func:`adversarial_training` is the same idea with
+    shuffling, a learning-rate schedule and an eps warm-up.
+
+    x: ``(N, C, H, W)`` in [0, 1]; y: ``(N,)``. Returns the mean over batches of the batch losses.
+    """
+    _check_model(model)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise CourseKitError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}.")
+    eps, alpha = check_nonnegative(eps, "eps"), check_nonnegative(alpha, "alpha")
+    steps = check_int(steps, "steps", minimum=0)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    _check_pair(x, y)
+    losses = []
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        x_adv = attacks.pgd(model, xb, yb, eps, alpha, steps, generator=generator)   # inner max
+        model.train()                                                                # outer min
+        loss = F.cross_entropy(model(x_adv), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return sum(losses) / len(losses)
+
 
 def adversarial_training(
     model: nn.Module,
