@@ -29,11 +29,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from coursekit import runtime
 from coursekit.checks import CourseKitError, check_images, check_int, check_labels, check_nonnegative
 
 __all__ = [
     "fgsm", "pgd", "project_linf", "project_l2", "carlini_wagner_l2",
-    "fooling_image", "targeted_close_attack", "attack_success_rate",
+    "fooling_image", "fooling_loop", "targeted_close_attack", "attack_success_rate",
     "perturbation_norms", "smallest_flipping_eps", "evaluating",
 ]
 
@@ -44,15 +45,11 @@ NORMS = ("linf", "l2")
 
 @contextmanager
 def evaluating(model: nn.Module) -> Iterator[nn.Module]:
-    """Run a block with ``model`` in eval mode; restore every submodule's mode afterwards."""
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        with torch.enable_grad():
-            yield model
-    finally:
-        for module, training in modes:
-            module.training = training
+    """Run a block with ``model`` in eval mode (every submodule's mode restored afterwards,
+    :func:`coursekit.runtime.evaluating`) and gradients on: an attack needs them even when
+    called under ``torch.no_grad()``."""
+    with runtime.evaluating(model), torch.enable_grad():
+        yield model
 
 
 def _model_parameter(model: nn.Module) -> torch.Tensor | None:
@@ -446,6 +443,14 @@ def fooling_image(
     return result.clamp(0, 1), history
 
 
+def fooling_loop(model: nn.Module, x0: torch.Tensor, target: torch.Tensor, alpha: float, max_steps: int,
+                 confidence: float) -> tuple[torch.Tensor, int]:
+    """Lecture 1's loop: :func:`fooling_image` with signed steps of ``alpha`` from ``x0``; returns ``(x, steps)``."""
+    x, history = fooling_image(model, target, start=x0, lr=alpha, max_steps=max_steps, confidence=confidence,
+                               method="sign")
+    return x, history["steps"]
+
+
 def targeted_close_attack(
     model: nn.Module,
     x0: torch.Tensor,
@@ -555,10 +560,9 @@ def smallest_flipping_eps(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
     .. math:: \epsilon^\star_i = \min\{\epsilon \in \text{grid} : f(\text{attack}(x_i, y_i, \epsilon)) \ne y_i\}
 
-    ``attack(model, x, y, eps) -> x_adv`` defaults to :func:`fgsm`. Used to pick demo inputs by
-    what they must show ("a digit that flips between 0.05 and 0.2"), never by index.
-    x: ``(N, C, H, W)`` in [0, 1]; y: ``(N,)``. Returns ``(N,)`` floats: ``inf`` where no budget of
-    the grid flips the example, 0 where the model is already wrong on the clean image.
+    ``attack(model, x, y, eps) -> x_adv`` defaults to :func:`fgsm`: picks demo inputs by what they must
+    show, never by index. x: ``(N, C, H, W)`` in [0, 1]; y: ``(N,)``. Returns ``(N,)``: ``inf`` where no
+    budget of the grid flips the example, 0 where the model is wrong on the clean image.
     """
     grid = sorted(check_nonnegative(e, "each eps") for e in eps_values)
     if not grid:

@@ -32,7 +32,7 @@ from torch import nn
 from coursekit.checks import CourseKitError, check_images, check_labels, check_nonnegative
 
 __all__ = [
-    "train_logistic_regression", "downsample", "linear_response_growth",
+    "train_logistic_regression", "downsample", "worst_perturbation", "linear_response_growth",
     "linear_response_by_resolution", "fgsm_linear", "BinaryLogisticRegression",
     "smallest_flipping_eps", "flipped_at", "robust_logistic_loss", "train_binary_logistic",
 ]
@@ -98,6 +98,14 @@ def _check_dims(dims: Sequence[int], limit: int | None = None) -> list[int]:
     return [int(n) for n in dims]
 
 
+def worst_perturbation(w: torch.Tensor, eps: float) -> torch.Tensor:
+    r"""The perturbation with ``||eta||_inf <= eps`` that raises ``w^T x`` the most: ``eta = eps * sign(w)``.
+
+    It raises the score by exactly ``eps * ||w||_1``. w: ``(n,)``; returns ``(n,)``.
+    """
+    return check_nonnegative(eps, "eps") * torch.sign(w)
+
+
 def linear_response_growth(
     dims: Sequence[int] = (10, 100, 1_000, 10_000, 100_000),
     eps: float = 0.01,
@@ -149,7 +157,7 @@ def linear_response_growth(
         else:
             w = weights[torch.randperm(len(weights), generator=generator)[:n]]
         x = torch.rand(n, generator=generator, dtype=torch.float64)
-        eta = eps * torch.sign(w)                                       # eta = eps * sign(w)
+        eta = worst_perturbation(w, eps)                                # eta = eps * sign(w)
         random_signs = torch.randint(0, 2, (draws, n), generator=generator).double() * 2 - 1
         random_change = (random_signs @ w).abs() * eps                  # |w^T (eps * s)| per draw
         low, median, high = torch.quantile(random_change, torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64))
