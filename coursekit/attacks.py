@@ -569,7 +569,7 @@ def smallest_flipping_eps(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         raise CourseKitError("eps_values is empty: give the budgets to try, e.g. [0.01, 0.02, ...].")
     x, y = _validated(model, x, y)
     attack = attack or fgsm
-    found = torch.full((len(x),), float("inf"), device=x.device)
+    found = torch.full((len(x),), float("inf"), dtype=torch.float64, device=x.device)
     with evaluating(model), torch.no_grad():
         wrong = model(x).argmax(1) != y
     found[wrong] = 0.0
