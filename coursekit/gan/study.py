@@ -14,7 +14,10 @@ and 2 from the next. Lecture 05 therefore compares each tip *over seeds* and plo
   computed live, or, with the fast budgets (grading, CI, the site's quick build), read from the
   stored result of that same computation (``coursekit/assets/gan_tips_study.json``, written by
   ``scripts/gan_tips_study.py``), labelled as such;
-- :func:`plot_study`: the median over seeds with the [min, max] band, per setting;
+- :func:`plot_snapshots`: a run's samples at a few snapshots;
+- :func:`plot_study`: the median over seeds with the [min, max] band, per setting; :func:`final`,
+  :func:`first_step_reaching`, :func:`median`, :func:`spread`, :func:`collapse_signature` read the numbers the claims rest on;
+- :func:`train_discriminator_alone`: a discriminator that wins against a fixed generator;
 - :func:`saturation_study`: the non-saturating against the minimax cost when G starts against a
   discriminator that already wins (lecture 05's tip 1).
 """
@@ -237,6 +240,74 @@ def plot_study(study: Mapping, metrics: Sequence[str] = ("energy_distance", "mod
     return fig
 
 
+def median(values: Sequence[float]) -> float:
+    """The median over seeds (``inf`` counts as larger than any step: "never")."""
+    return float(torch.tensor([float(v) for v in values], dtype=torch.float64).median())
+
+
+def step_text(step: float) -> str:
+    """``"step 400"``, or ``"never (within the budget)"`` for ``inf``."""
+    return "never (within the budget)" if step == float("inf") else f"step {step:.0f}"
+
+
+@torch.no_grad()
+def spread(samples: torch.Tensor) -> float:
+    """Mean distance of the samples ``(N, d)`` to their centre: the ring's data has about 2.0, a
+    collapsed generator much less."""
+    return float((samples - samples.mean(0)).norm(dim=1).mean())
+
+
+def plot_snapshots(history: Mapping, indices: Sequence[int], *, title: str, reference: torch.Tensor | None = None):
+    """Scatter the generator's samples (red) over the data (blue) at snapshots ``indices`` of a
+    trainer's ``history`` (``"samples"``, ``"sample_steps"``); each panel titled with its step and
+    the modes it covers."""
+    import matplotlib.pyplot as plt
+
+    reference = _ring_data()[1] if reference is None else reference
+    fig, axes = plt.subplots(1, len(indices), figsize=(2.8 * len(indices), 3.1), squeeze=False)
+    for ax, i in zip(axes[0], indices):
+        samples = history["samples"][i]
+        ax.scatter(reference[:, 0], reference[:, 1], s=2, alpha=0.3, label="data")
+        ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.5, color="tab:red", label="G(z)")
+        ax.set_title(f"step {history['sample_steps'][i]}: {summarise_samples(samples)['modes']}/8 modes", fontsize=9)
+        # Each panel zooms to its samples (at least the ring's box): a wide early cloud must not shrink the rest.
+        limit = max(3.0, 1.05 * float(samples.abs().max(1).values.quantile(0.99)))
+        ax.set_xlim(-limit, limit); ax.set_ylim(-limit, limit)
+        ax.set_xlabel("$x_1$"); ax.set_aspect("equal")
+    axes[0][0].set_ylabel("$x_2$"); axes[0][0].legend(loc="lower left", markerscale=4, fontsize=7)
+    fig.suptitle(title); fig.tight_layout()
+    return fig
+
+
+def collapse_signature(history: Mapping) -> dict:
+    """How collapsed a run is, from its snapshots after step 0: ``spread`` (median over the snapshots
+    of :func:`spread`), ``jump`` (median distance the samples' centre moves between consecutive
+    snapshots: mode *hopping*) and ``data_spread`` (the ring's own spread, about 2.0)."""
+    snapshots = history["samples"][1:]
+    if len(snapshots) < 2:
+        raise CourseKitError("A collapse signature needs at least two snapshots after step 0.")
+    jumps = [float((a.mean(0) - b.mean(0)).norm()) for a, b in zip(snapshots[1:], snapshots[:-1])]
+    return {"spread": median([spread(s) for s in snapshots]), "jump": median(jumps),
+            "data_spread": spread(_ring_data()[0])}
+
+
+# ---------------------------------------------------------------- a discriminator that wins
+
+def train_discriminator_alone(generator, discriminator, *, steps: int, seed: int, real_label: float = 1.0):
+    """``steps`` Adam steps (lr 1e-3, betas (0.5, 0.999)) of D against the *fixed* G on the ring:
+    D learns to reject G's samples. Batches of 128 and the noise come from ``seed``. Returns D."""
+    from coursekit.gan.training import discriminator_step
+
+    ring = _ring_data()[0]
+    d_opt = torch.optim.Adam(discriminator.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    noise = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        real = ring[torch.randint(0, len(ring), (128,), generator=noise)]
+        discriminator_step(generator, discriminator, d_opt, real,
+                           torch.randn(128, generator.z_dim, generator=noise), real_label=real_label)
+    return discriminator
+
+
 # ---------------------------------------------------------------- tip 1: the saturating cost
 
 def saturation_study(*, seeds: Sequence[int] = STUDY_SEEDS, d_steps: int = 200, steps: int = 300,
@@ -253,19 +324,15 @@ def saturation_study(*, seeds: Sequence[int] = STUDY_SEEDS, d_steps: int = 200, 
     import copy
 
     from coursekit.gan.losses import get_generator_loss
-    from coursekit.gan.training import GANTrainer, discriminator_step
+    from coursekit.gan.training import GANTrainer
 
     ring = _ring_data()[0]
     out = {"seeds": list(seeds), "steps": steps, "d_steps": d_steps, "d_fake_start": [],
            "grad_norm": {"minimax": [], "non_saturating": []}, "d_fake": {"minimax": [], "non_saturating": []}}
     for seed in seeds:
         G0, D0 = ring_models(seed)
-        d_opt = torch.optim.Adam(D0.parameters(), lr=1e-3, betas=(0.5, 0.999))
-        noise = torch.Generator().manual_seed(seed)
-        for _ in range(d_steps):
-            real = ring[torch.randint(0, len(ring), (128,), generator=noise)]
-            discriminator_step(G0, D0, d_opt, real, torch.randn(128, G0.z_dim, generator=noise))
-        z = torch.randn(512, G0.z_dim, generator=noise)
+        train_discriminator_alone(G0, D0, steps=d_steps, seed=seed)
+        z = torch.randn(512, G0.z_dim, generator=torch.Generator().manual_seed(seed + 100))
         with torch.no_grad():
             out["d_fake_start"].append(float(torch.sigmoid(D0(G0(z))).mean()))
         for cost in ("minimax", "non_saturating"):
