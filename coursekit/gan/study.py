@@ -97,7 +97,7 @@ def _settings(settings: Mapping) -> dict:
 
 def summarise_samples(samples: torch.Tensor) -> dict:
     """The study's metrics of one set of samples ``(N, 2)`` on the ring (see :data:`METRIC_LABELS`)."""
-    from coursekit.gan.metrics import energy_distance, mode_coverage
+    from coursekit.metrics.samples import energy_distance, mode_coverage
 
     _, held_out, centers = _ring_data()
     coverage = mode_coverage(samples, centers)

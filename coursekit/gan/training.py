@@ -36,6 +36,7 @@ from coursekit.gan.losses import (
     wgan_critic_loss,
 )
 from coursekit.gan.models import generate, is_conditional
+from coursekit.runtime import model_device
 
 
 def discriminator_step(generator: nn.Module, discriminator: nn.Module,
@@ -193,7 +194,7 @@ class GANTrainer:
 
     @property
     def device(self) -> torch.device:
-        return next(self.generator.parameters()).device
+        return model_device(self.generator)
 
     def noise(self, n: int) -> torch.Tensor:
         """``n`` latent vectors ``z ~ N(0, I)`` from the trainer's seeded generator."""
