@@ -22,7 +22,7 @@ respect to the input only, so no ``.grad`` is written on the model.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -34,8 +34,8 @@ from coursekit.checks import CourseKitError, check_images, check_int, check_labe
 
 __all__ = [
     "fgsm", "pgd", "project_linf", "project_l2", "carlini_wagner_l2",
-    "fooling_image", "targeted_close_attack", "attack_success_rate",
-    "perturbation_norms", "evaluating",
+    "fooling_image", "fooling_loop", "targeted_close_attack", "attack_success_rate",
+    "perturbation_norms", "smallest_flipping_eps", "evaluating",
 ]
 
 NORMS = ("linf", "l2")
@@ -193,8 +193,8 @@ def _random_start(x: torch.Tensor, eps: float, norm: str, generator: torch.Gener
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float,
         steps: int, norm: str = "linf", random_start: bool = True, targeted: bool = False,
-        *, early_stop: bool = False, seed: int | None = None, progress: bool = False
-        ) -> torch.Tensor:
+        *, early_stop: bool = False, seed: int | None = None,
+        generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
     r"""Projected Gradient Descent (Madry et al. 2018): iterated FGSM, projected back.
 
     .. math:: x^{t+1} = \Pi_{B_\epsilon(x)}\big(x^t + \alpha\, d(\nabla_x L(f(x^t), y))\big)
@@ -203,8 +203,9 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
     ``d(g) = g / ||g||_2`` for ``norm="l2"``, and ``Pi`` the projection onto the
     eps-ball and the box [0, 1] (:func:`project_linf`, :func:`project_l2`).
     ``x^0`` is ``x``, or a random point of the ball when ``random_start``
-    (uniform in the cube for linf; for l2 a random direction at radius eps*U(0,1),
-    as torchattacks' PGDL2). ``seed`` makes the random start repeatable.
+    (uniform in the cube for linf, ``(2 * rand - 1) * eps``; for l2 a random
+    direction at radius eps*U(0,1), as torchattacks' PGDL2). ``seed`` makes the
+    random start repeatable; or pass a ``generator`` (on ``x.device``) to draw it from.
 
     Targeted (``y`` holds target classes): steps go *down* the target's loss.
     ``early_stop``: stop updating examples that are already misclassified
@@ -220,12 +221,15 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
     norm = norm.lower()
     if seed is not None:
         check_int(seed, "seed", minimum=0)
+        if generator is not None:
+            raise CourseKitError("Give either seed or generator, not both.")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise CourseKitError(f"generator must be a torch.Generator, got {type(generator).__name__}.")
     x, y = _validated(model, x, y)
     if eps == 0:
         return x.clone()
     project = project_linf if norm == "linf" else project_l2
     direction = -1.0 if targeted else 1.0
-    generator = None
     if random_start and seed is not None:
         generator = torch.Generator(device=x.device).manual_seed(seed)
 
@@ -343,6 +347,7 @@ def fooling_image(
     max_steps: int = 1000,
     seed: int = 0,
     start: torch.Tensor | None = None,
+    method: str = "adam",
     progress: bool = False,
     snapshot_every: int | None = None,
     callback: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
@@ -351,11 +356,15 @@ def fooling_image(
 
     Gradient descent on the *input*, not the weights:
 
-    .. math:: \min_x \; -\log p_\theta(\text{target} \mid x), \qquad x = \sigma(w) \in [0, 1]
+    .. math:: \min_x \; -\log p_\theta(\text{target} \mid x)
 
-    starting from uniform noise (``seed``) or from ``start``, with Adam (``lr``)
-    on ``w``, until ``p(target | x) >= confidence`` (or ``max_steps``). Nothing
-    asks the image to *look* like the class: it usually still looks like noise.
+    starting from uniform noise (``seed``) or from ``start``, until
+    ``p(target | x) >= confidence`` (or ``max_steps``). Nothing asks the image to
+    *look* like the class: it usually still looks like noise. Two ways to step:
+
+    - ``method="adam"``: Adam (``lr``) on ``w`` with ``x = sigmoid(w)`` (smooth, stays in (0, 1));
+    - ``method="sign"``: the loop of lecture 1's exercise, signed steps on the pixels,
+      ``x <- clip_[0,1](x - lr * sign(grad_x CE))``; an image stops moving once it is confident.
 
     target: an int, or ``(N,)`` class indices for a batch of ``shape[0] == N`` images.
     Returns ``(x, history)``: ``x`` of ``shape`` in [0, 1] (each example as
@@ -373,6 +382,8 @@ def fooling_image(
     max_steps = check_int(max_steps, "max_steps", minimum=0)
     if snapshot_every is not None:
         check_int(snapshot_every, "snapshot_every", minimum=1)
+    if method not in ("adam", "sign"):
+        raise CourseKitError(f"Unknown method {method!r}: use 'adam' or 'sign'.")
     reference = _model_parameter(model)
     device = reference.device if reference is not None else torch.device("cpu")
     if start is None:
@@ -388,8 +399,11 @@ def fooling_image(
     target = _targets(target, n, start.device)
     check_labels(target, n, "target", num_classes=_num_classes(model, start))
 
-    w = torch.logit(start.detach().clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
-    optimizer = torch.optim.Adam([w], lr=lr)
+    if method == "adam":
+        w = torch.logit(start.detach().clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
+        optimizer = torch.optim.Adam([w], lr=lr)
+    else:
+        w = start.detach().clone().requires_grad_(True)          # the pixels themselves
     result = start.detach().clone()
     reached = torch.zeros(n, dtype=torch.bool, device=start.device)
     history: dict = {"loss": [], "target_prob": [], "prediction": [],
@@ -398,7 +412,7 @@ def fooling_image(
     step = 0
     with evaluating(model):
         for step in tqdm(range(max_steps + 1), desc="fooling image", disable=not progress, leave=False):
-            x = torch.sigmoid(w)
+            x = torch.sigmoid(w) if method == "adam" else w
             logits = model(x)
             losses = F.cross_entropy(logits, target, reduction="none")   # -log p(target | x)
             probs = logits.detach().softmax(1)[rows, target]
@@ -413,8 +427,13 @@ def fooling_image(
             reached |= newly
             if bool(reached.all()) or step == max_steps:
                 break
-            w.grad, = torch.autograd.grad(losses.sum(), w)
-            optimizer.step()
+            grad, = torch.autograd.grad(losses.sum(), w)
+            if method == "adam":
+                w.grad = grad
+                optimizer.step()
+            else:                                   # confident images stay where they are
+                stepped = (w.detach() - lr * grad.sign()).clamp(0, 1)
+                w = torch.where(_batch_view(reached, w), w.detach(), stepped).requires_grad_(True)
         result = torch.where(_batch_view(reached, result), result, x.detach())
     if snapshot_every and history["snapshot_steps"][-1] != step:     # always show the last frame
         history["snapshots"].append(x.detach().cpu())
@@ -422,6 +441,14 @@ def fooling_image(
     history["reached"] = reached.item() if n == 1 else reached.tolist()
     history["steps"] = step
     return result.clamp(0, 1), history
+
+
+def fooling_loop(model: nn.Module, x0: torch.Tensor, target: torch.Tensor, alpha: float, max_steps: int,
+                 confidence: float) -> tuple[torch.Tensor, int]:
+    """Lecture 1's loop: :func:`fooling_image` with signed steps of ``alpha`` from ``x0``; returns ``(x, steps)``."""
+    x, history = fooling_image(model, target, start=x0, lr=alpha, max_steps=max_steps, confidence=confidence,
+                               method="sign")
+    return x, history["steps"]
 
 
 def targeted_close_attack(
@@ -525,6 +552,36 @@ def attack_success_rate(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor,
     y = y.to(prediction.device)
     hits = prediction == y if targeted else prediction != y
     return float(hits.float().mean())
+
+
+def smallest_flipping_eps(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                          eps_values: Sequence[float], attack: Callable | None = None) -> torch.Tensor:
+    r"""Per example, the smallest budget of the grid ``eps_values`` at which ``attack`` flips the prediction.
+
+    .. math:: \epsilon^\star_i = \min\{\epsilon \in \text{grid} : f(\text{attack}(x_i, y_i, \epsilon)) \ne y_i\}
+
+    ``attack(model, x, y, eps) -> x_adv`` defaults to :func:`fgsm`: picks demo inputs by what they must
+    show, never by index. x: ``(N, C, H, W)`` in [0, 1]; y: ``(N,)``. Returns ``(N,)``: ``inf`` where no
+    budget of the grid flips the example, 0 where the model is wrong on the clean image.
+    """
+    grid = sorted(check_nonnegative(e, "each eps") for e in eps_values)
+    if not grid:
+        raise CourseKitError("eps_values is empty: give the budgets to try, e.g. [0.01, 0.02, ...].")
+    x, y = _validated(model, x, y)
+    attack = attack or fgsm
+    found = torch.full((len(x),), float("inf"), dtype=torch.float64, device=x.device)
+    with evaluating(model), torch.no_grad():
+        wrong = model(x).argmax(1) != y
+    found[wrong] = 0.0
+    for eps in grid:
+        todo = found.isinf().nonzero().flatten()
+        if len(todo) == 0:
+            break
+        x_adv = attack(model, x[todo], y[todo], eps)
+        with evaluating(model), torch.no_grad():
+            flipped = model(x_adv).argmax(1) != y[todo]
+        found[todo[flipped]] = eps
+    return found
 
 
 def perturbation_norms(x: torch.Tensor, x_adv: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -10,7 +10,7 @@
     coursekit course                        all of the above with the bundled example submissions
     coursekit zoo list | build [NAME ...]   the model zoo
     coursekit doctor [--json]               is this machine ready? (exit 1 on FAIL)
-    coursekit site [--full] [--solutions] [NOTEBOOK ...]   the static HTML course site (build/site/)
+    coursekit site [--fast] [--solutions] [NOTEBOOK ...]   the static HTML course site (build/site/)
 """
 from __future__ import annotations
 
@@ -159,7 +159,7 @@ def cmd_site(args) -> int:
     from coursekit import site
 
     root = _root(args)
-    index = site.build(root, out=Path(args.out) if args.out else None, fast=not args.full,
+    index = site.build(root, out=Path(args.out) if args.out else None, fast=args.fast,
                        notebooks=args.notebooks or None, show_solutions=args.solutions)
     print(f"course site: {index}")
     return 0
@@ -234,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("site", help="execute the lectures and render the static HTML course site")
     p.add_argument("notebooks", nargs="*", help="solution notebooks (default: all)")
-    p.add_argument("--full", action="store_true", help="full budgets instead of the fast path")
+    p.add_argument("--fast", action="store_true",
+                   help="a quick preview with the grading budgets (default: the learner's default budgets)")
+    p.add_argument("--full", action="store_true", help=argparse.SUPPRESS)   # the default now; kept for old scripts
     p.add_argument("--out", help="output folder (default: build/site)")
     p.add_argument("--solutions", action="store_true",
                    help="keep the exercise solutions (an instructor copy; default: the student view)")

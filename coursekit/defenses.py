@@ -6,9 +6,11 @@
 - :func:`bypass_loss`, :func:`adaptive_attack`: the attacker who knows about the
   safety net fools the classifier *and* the detector at once (Carlini & Wagner
   2017, "Adversarial examples are not easily detected");
+- :func:`adversarial_training_epoch`: one epoch of the min-max loop written out (PGD
+  inner max, one optimiser step per batch): lecture 3's exercise;
 - :func:`adversarial_training`: train on adversarial examples instead of clean
   ones (Goodfellow et al. 2015; Madry et al. 2018; "fast" FGSM training with a
-  random start, Wong, Rice & Kolter 2020);
+  random start, Wong, Rice & Kolter 2020), with a learning-rate schedule and an eps warm-up;
 - :func:`robustness_curve`, :func:`robustness_curves`: accuracy as a function of
   the attacker's budget epsilon.
 
@@ -35,7 +37,7 @@ from coursekit.runtime import model_device
 
 __all__ = [
     "AttackSpec", "AdversarialDetector", "make_adversarial", "train_detector", "detector_accuracy",
-    "detection_rate", "bypass_loss", "adaptive_attack", "adversarial_training",
+    "detection_rate", "bypass_loss", "adaptive_attack", "adversarial_training_epoch", "adversarial_training",
     "robustness_curve", "robustness_curves", "plot_robustness_curves", "ATTACKS",
 ]
 
@@ -405,7 +407,7 @@ def adaptive_attack(classifier: nn.Module, detector: nn.Module, x: torch.Tensor,
                 prediction = class_logits.argmax(1)
                 fooled = (prediction == y) if targeted else (prediction != y)
                 both = fooled & (detector_logits < 0)
-                best = torch.where(_per_example(both, x), x_adv, best)
+                best = torch.where(attacks._batch_view(both, x), x_adv, best)
                 found |= both
             if step == steps:
                 break
@@ -413,15 +415,41 @@ def adaptive_attack(classifier: nn.Module, detector: nn.Module, x: torch.Tensor,
                                kappa=kappa, kind=kind)
             grad, = torch.autograd.grad(loss, x_adv)          # the input's gradient only
             x_adv = attacks.project_linf(x_adv.detach() - alpha * grad.sign(), x, eps)
-    return torch.where(_per_example(found, x), best, x_adv).detach()
-
-
-def _per_example(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """``(N,)`` -> ``(N, 1, 1, 1)`` to broadcast over images."""
-    return mask.view(-1, *[1] * (like.dim() - 1))
+    return torch.where(attacks._batch_view(found, x), best, x_adv).detach()
 
 
 # ---------------------------------------------------------------- adversarial training
+
+def adversarial_training_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+                               y: torch.Tensor, *, eps: float, alpha: float, steps: int, batch_size: int,
+                               generator: torch.Generator) -> float:
+    r"""One epoch of PGD adversarial training, the min-max loop written out (Madry et al. 2018).
+
+    .. math:: \theta \leftarrow \theta - \eta\, \nabla_\theta\, \mathrm{CE}\big(f_\theta(x^{adv}_B), y_B\big),
+              \qquad x^{adv}_B \approx \arg\max_{\|x' - x_B\|_\infty \le \epsilon} \mathrm{CE}(f_\theta(x'), y_B)
+
+    Batches of ``batch_size`` in the order given: the inner max is :func:`coursekit.attacks.pgd` from a
+    random start drawn from ``generator`` (model in eval mode), the outer min one ``optimizer`` step
+    on the attacked batch's mean cross-entropy (train mode). :func:`adversarial_training` adds
+    shuffling, a learning-rate schedule and an eps warm-up. x: ``(N, C, H, W)`` in [0, 1]; y: ``(N,)``.
+    Returns the mean over batches of the batch losses.
+    """
+    if not isinstance(_check_model(model) and optimizer, torch.optim.Optimizer):
+        raise CourseKitError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}.")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    _check_pair(x, y)                                 # eps, alpha and steps are checked by attacks.pgd
+    losses = []
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        x_adv = attacks.pgd(model, xb, yb, eps, alpha, steps, generator=generator)   # inner max
+        model.train()                                                                # outer min
+        loss = F.cross_entropy(model(x_adv), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return sum(losses) / len(losses)
+
 
 def adversarial_training(
     model: nn.Module,

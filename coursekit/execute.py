@@ -4,7 +4,8 @@ Used by ``coursekit execute``, the static site (:mod:`coursekit.site`), the budg
 (``benchmarks/bench_notebooks.py``) and the pipeline tests, so that "the lecture runs" means the
 same thing everywhere.
 
-The budget mode reaches the kernel through its environment (never by changing this process's
+Kernels start with transport encryption (:func:`coursekit.quiet.kernel_config`). The budget mode
+reaches the kernel through its environment (never by changing this process's
 ``os.environ``, so executions in threads do not see each other's settings):
 
 - ``fast=True``: ``COURSEKIT_FAST=1`` (the grading/CI budgets, :func:`coursekit.runtime.budget`);
@@ -32,6 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Mapping
 
+from coursekit import quiet
 from coursekit.checks import CourseKitError
 
 __all__ = ["Executed", "NotebookFailed", "kernel_env", "run_notebook", "execute_notebook",
@@ -87,7 +89,7 @@ def run_notebook(path: Path, *, fast: bool = True, timeout: int = 600, static_wi
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
-                            store_widget_state=not static_widgets,
+                            store_widget_state=not static_widgets, config=quiet.kernel_config(),
                             resources={"metadata": {"path": str(path.parent)}})
     error = None
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -14,7 +14,11 @@ over-fitting is needed to explain adversarial examples.
   :func:`linear_response_by_resolution`: the same on MNIST logistic regression
   at 7x7, 14x14 and 28x28 pixels;
 - :func:`fgsm_linear`: FGSM in closed form for binary logistic regression,
-  ``x + eps * (1 - 2y) * sign(w)``, equal to the gradient-sign step.
+  ``x + eps * (1 - 2y) * sign(w)``, equal to the gradient-sign step;
+- :func:`smallest_flipping_eps`: the exact smallest L-infinity budget that flips a multiclass
+  linear classifier, with the clip to [0, 1] that the margin formula ignores;
+- :func:`robust_logistic_loss`, :func:`train_binary_logistic`: robust training of logistic
+  regression in closed form (the inner max is ``-eps * ||w||_1``; Kolter & Madry's tutorial).
 """
 from __future__ import annotations
 
@@ -28,8 +32,9 @@ from torch import nn
 from coursekit.checks import CourseKitError, check_images, check_labels, check_nonnegative
 
 __all__ = [
-    "train_logistic_regression", "downsample", "linear_response_growth",
+    "train_logistic_regression", "downsample", "worst_perturbation", "linear_response_growth",
     "linear_response_by_resolution", "fgsm_linear", "BinaryLogisticRegression",
+    "smallest_flipping_eps", "flipped_at", "robust_logistic_loss", "train_binary_logistic",
 ]
 
 
@@ -93,12 +98,21 @@ def _check_dims(dims: Sequence[int], limit: int | None = None) -> list[int]:
     return [int(n) for n in dims]
 
 
+def worst_perturbation(w: torch.Tensor, eps: float) -> torch.Tensor:
+    r"""The perturbation with ``||eta||_inf <= eps`` that raises ``w^T x`` the most: ``eta = eps * sign(w)``.
+
+    It raises the score by exactly ``eps * ||w||_1``. w: ``(n,)``; returns ``(n,)``.
+    """
+    return check_nonnegative(eps, "eps") * torch.sign(w)
+
+
 def linear_response_growth(
     dims: Sequence[int] = (10, 100, 1_000, 10_000, 100_000),
     eps: float = 0.01,
     seed: int = 0,
     *,
     weights: torch.Tensor | None = None,
+    draws: int = 200,
 ) -> dict[str, np.ndarray]:
     r"""How much ``eta = eps * sign(w)`` moves a linear score, as the dimension ``n`` grows.
 
@@ -110,7 +124,9 @@ def linear_response_growth(
     and compare it with the formula ``eps * ||w||_1``. ``max |eta_i| = eps`` for
     every ``n``, while ``Delta`` grows linearly in ``n``. For contrast, a random
     perturbation of the same size, ``eps * s`` with random signs ``s``, moves the
-    score only by about ``eps * ||w||_2`` (growing like ``sqrt(n)``).
+    score by ``w^T (eps * s)``, a sum of ``n`` random terms whose root-mean-square over
+    draws is exactly ``eps * ||w||_2 = eps * sqrt(n) * rms(w)`` (growing like ``sqrt(n)``);
+    ``draws`` sign vectors per ``n`` give its median and 10-90% range.
 
     ``weights=None``: ``w ~ N(0, 1)`` (seeded). Otherwise ``w`` is ``n`` entries
     of ``weights`` chosen at random without replacement (seeded), e.g. a row of
@@ -119,10 +135,13 @@ def linear_response_growth(
 
     Returns a dict of arrays, one entry per ``n``: ``"dims"``,
     ``"max_pixel_change"`` (``max |eta_i|``), ``"activation_change"``
-    (measured ``Delta``), ``"eps_l1_norm"`` (``eps * ||w||_1``),
-    ``"random_sign_change"`` (``|w^T (eps * s)|``) and ``"eps"``.
+    (measured ``Delta``), ``"eps_l1_norm"`` (``eps * ||w||_1``), ``"eps_l2_norm"``
+    (``eps * ||w||_2``), ``"random_sign_change"`` (median over draws of ``|w^T (eps * s)|``),
+    ``"random_sign_low"``, ``"random_sign_high"`` (its 10% and 90% quantiles) and ``"eps"``.
     """
     eps = check_nonnegative(eps, "eps")
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+        raise CourseKitError(f"draws must be a positive integer (random sign vectors per n), got {draws!r}.")
     if weights is not None:
         if not isinstance(weights, torch.Tensor) or not weights.is_floating_point():
             raise CourseKitError("weights must be a float torch.Tensor (a weight vector).")
@@ -130,20 +149,25 @@ def linear_response_growth(
     dims = _check_dims(dims, None if weights is None else len(weights))
     generator = torch.Generator().manual_seed(seed)
     rows: dict[str, list[float]] = {k: [] for k in
-                                    ("max_pixel_change", "activation_change", "eps_l1_norm",
-                                     "random_sign_change")}
+                                    ("max_pixel_change", "activation_change", "eps_l1_norm", "eps_l2_norm",
+                                     "random_sign_change", "random_sign_low", "random_sign_high")}
     for n in dims:
         if weights is None:
             w = torch.randn(n, generator=generator, dtype=torch.float64)
         else:
             w = weights[torch.randperm(len(weights), generator=generator)[:n]]
         x = torch.rand(n, generator=generator, dtype=torch.float64)
-        eta = eps * torch.sign(w)                                       # eta = eps * sign(w)
-        random_signs = torch.randint(0, 2, (n,), generator=generator).double() * 2 - 1
+        eta = worst_perturbation(w, eps)                                # eta = eps * sign(w)
+        random_signs = torch.randint(0, 2, (draws, n), generator=generator).double() * 2 - 1
+        random_change = (random_signs @ w).abs() * eps                  # |w^T (eps * s)| per draw
+        low, median, high = torch.quantile(random_change, torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64))
         rows["max_pixel_change"].append(float(eta.abs().max()))
         rows["activation_change"].append(float(w @ (x + eta) - w @ x))  # measured
         rows["eps_l1_norm"].append(eps * float(w.abs().sum()))          # eps * ||w||_1
-        rows["random_sign_change"].append(abs(float(w @ (eps * random_signs))))
+        rows["eps_l2_norm"].append(eps * float(w.norm()))               # eps * ||w||_2
+        rows["random_sign_change"].append(float(median))
+        rows["random_sign_low"].append(float(low))
+        rows["random_sign_high"].append(float(high))
     result = {"dims": np.array(dims)}
     result.update({k: np.array(v) for k, v in rows.items()})
     result["eps"] = np.full(len(dims), eps)
@@ -252,3 +276,131 @@ def fgsm_linear(w: torch.Tensor, b: float | torch.Tensor, x: torch.Tensor, y: to
     check_labels(y, len(x), num_classes=2)
     direction = (1 - 2 * y.to(x.device, x.dtype)).view(-1, *([1] * (x.dim() - 1)))
     return (x.detach() + eps * direction * torch.sign(w).view(x[0].shape)).clamp(0, 1)
+
+
+# ---------------------------------------------------------------- the smallest flipping eps, exactly
+
+def smallest_flipping_eps(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
+                          clip: bool = True) -> torch.Tensor:
+    r"""The smallest L-infinity budget that changes a multiclass linear classifier's decision.
+
+    For the true class ``y`` and another class ``t``, with ``d = w_y - w_t`` and the margin
+    ``m_t = z_y - z_t``, the best perturbation moves each pixel by ``eps`` against ``sign(d_i)``;
+    but a pixel can only move until it hits 0 or 1 (its room ``r_i = x_i`` if ``d_i > 0``, else
+    ``1 - x_i``). The margin then falls by
+
+    .. math:: D_t(\epsilon) = \textstyle\sum_i |d_i| \min(\epsilon, r_i), \qquad
+              \epsilon^\star = \min_{t \ne y} \; \min\{\epsilon : D_t(\epsilon) \ge m_t\}
+
+    (``D_t`` is piecewise linear: solved exactly between the sorted rooms). ``clip=False``
+    ignores the box, ``D_t = eps * ||d||_1``, which gives the textbook ``m_t / ||w_y - w_t||_1``
+    (a lower bound). ``inf`` where even moving every pixel to the end of its room does not flip.
+
+    W: ``(K, n)``; b: ``(K,)``; x: ``(N, n)`` or ``(N, C, H, W)`` in [0, 1]; y: ``(N,)``.
+    Returns ``(N,)`` float64 (0 for an image the model already gets wrong).
+    """
+    if not isinstance(W, torch.Tensor) or W.dim() != 2 or not W.is_floating_point():
+        raise CourseKitError("W must be a float tensor of shape (K, n): one weight row per class.")
+    x = x.reshape(len(x), -1) if isinstance(x, torch.Tensor) else x
+    check_images(x.reshape(len(x), 1, 1, -1))
+    K, n = W.shape
+    if x.shape[1] != n or b.shape != (K,):
+        raise CourseKitError(f"W is {tuple(W.shape)}, so b must be ({K},) and each image must have {n} values; "
+                             f"got b {tuple(b.shape)} and images of {x.shape[1]} values.")
+    check_labels(y, len(x), num_classes=K)
+    W, b, x = W.detach().double(), b.detach().double(), x.detach().double()
+    logits = x @ W.T + b                                             # (N, K)
+    d = W[y][:, None, :] - W[None, :, :]                            # (N, K, n): w_y - w_t
+    margin = logits.gather(1, y[:, None]) - logits                  # (N, K): z_y - z_t
+    weight = d.abs()
+    if not clip:
+        eps_t = margin / weight.sum(2)
+    else:
+        room = torch.where(d > 0, x[:, None, :], 1 - x[:, None, :])  # how far each pixel can go
+        room, order = room.sort(2)
+        weight = weight.gather(2, order)
+        below = (weight * room).cumsum(2) - weight * room           # sum_{j<k} |d_j| r_j
+        tail = weight.flip(2).cumsum(2).flip(2)                      # sum_{j>=k} |d_j|
+        at_break = below + room * tail                               # D(r_k)
+        k = (at_break < margin[..., None]).sum(2, keepdim=True)      # first breakpoint reaching m
+        reachable = k.squeeze(2) < n
+        k = k.clamp(max=n - 1)
+        eps_t = (margin - below.gather(2, k).squeeze(2)) / tail.gather(2, k).squeeze(2).clamp_min(1e-300)
+        eps_t = torch.where(reachable, eps_t, torch.full_like(eps_t, float("inf")))
+    eps_t = eps_t.scatter(1, y[:, None], float("inf"))             # t = y is not a target
+    return eps_t.amin(1).clamp_min(0.0)
+
+
+def flipped_at(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
+    r"""Whether some L-infinity perturbation of size ``eps`` flips the linear classifier, by attacking.
+
+    For every target ``t != y`` the best box-constrained perturbation is applied,
+    ``x_t = clip_[0,1](x - eps * sign(w_y - w_t))``, and the image counts as flipped when some ``x_t``
+    is classified as ``t`` (a tie counts). An independent check of :func:`smallest_flipping_eps`: it
+    flips exactly when ``eps >= eps*``. Shapes as there; returns ``(N,)`` booleans.
+    """
+    eps = check_nonnegative(eps, "eps")
+    x = x.reshape(len(x), -1).detach().double()
+    W, b = W.detach().double(), b.detach().double()
+    check_labels(y, len(x), num_classes=W.shape[0])
+    d = W[y][:, None, :] - W[None, :, :]                              # (N, K, n)
+    x_t = (x[:, None, :] - eps * d.sign()).clamp(0, 1)               # one attacked image per target
+    logits = torch.einsum("ntk,ck->ntc", x_t, W) + b                  # (N, K targets, K classes)
+    own = logits.gather(2, y.view(-1, 1, 1).expand(-1, W.shape[0], 1)).squeeze(2)
+    theirs = logits.diagonal(dim1=1, dim2=2)                          # z_t of the image attacked towards t
+    hit = theirs >= own
+    hit[torch.arange(len(x)), y] = False
+    return hit.any(1)
+
+
+# ---------------------------------------------------------------- robust logistic regression
+
+def _signed_labels(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return 2 * y.to(like.dtype) - 1                                # {0, 1} -> {-1, +1}
+
+
+def robust_logistic_loss(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                         eps: float) -> torch.Tensor:
+    r"""The logistic loss under the worst L-infinity perturbation, in closed form.
+
+    With ``y`` in {0, 1} read as ``s = 2y - 1`` in {-1, +1} and ``L(z) = log(1 + exp(-z))``:
+
+    .. math:: \max_{\|\delta\|_\infty \le \epsilon} L\big(s\,(w^\top (x + \delta) + b)\big)
+              = L\big(s\,(w^\top x + b) - \epsilon \|w\|_1\big)
+
+    (the inner max is reached at ``delta = -eps * s * sign(w)``: Kolter & Madry's tutorial, ch. 2).
+    ``eps = 0`` is the ordinary logistic loss. w: ``(n,)``; b: ``()``; x: ``(N, n)``; y: ``(N,)``.
+    Returns the mean over the batch (a scalar tensor).
+    """
+    eps = check_nonnegative(eps, "eps")
+    score = _signed_labels(y, x) * (x @ w + b) - eps * w.abs().sum()
+    return F.softplus(-score).mean()                               # L(z) = softplus(-z)
+
+
+def train_binary_logistic(x: torch.Tensor, y: torch.Tensor, *, eps: float = 0.0, steps: int = 200,
+                          lr: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Binary logistic regression trained (robustly when ``eps > 0``) by full-batch gradient descent.
+
+    .. math:: \min_{w, b} \; \tfrac1N \textstyle\sum_i L\big(s_i (w^\top x_i + b) - \epsilon \|w\|_1\big)
+
+    (:func:`robust_logistic_loss`) from ``w = 0, b = 0``, ``steps`` steps of plain gradient descent
+    (``torch.optim.SGD``, ``lr``, no momentum): deterministic. x: ``(N, n)`` in [0, 1];
+    y: ``(N,)`` in {0, 1}. Returns ``(w, b)``: ``(n,)`` and ``()``, detached.
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() != 2 or not x.is_floating_point():
+        raise CourseKitError("x must be a float tensor of shape (N, n): one flattened image per row.")
+    check_labels(y, len(x), num_classes=2)
+    if len(x) == 0:
+        raise CourseKitError("x is empty: logistic regression needs training examples.")
+    lr = check_nonnegative(lr, "lr")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise CourseKitError(f"steps must be a non-negative integer, got {steps!r}.")
+    w = torch.zeros(x.shape[1], dtype=x.dtype, requires_grad=True)
+    b = torch.zeros((), dtype=x.dtype, requires_grad=True)
+    optimizer = torch.optim.SGD([w, b], lr=lr)
+    for _ in range(steps):
+        loss = robust_logistic_loss(w, b, x, y, eps)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return w.detach(), b.detach()

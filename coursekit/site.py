@@ -1,36 +1,48 @@
 """The static HTML course site: ``coursekit site`` / ``make site`` -> ``build/site/index.html``.
 
-Each solution notebook is executed headless (the fast path unless ``fast=False``) and rendered
-with nbconvert into one page. What a page shows:
+Each solution notebook is executed headless and rendered with nbconvert into one page. The site
+shows the **learner's run**: the default budgets unless ``fast=True`` (``coursekit site --fast``, a
+quick preview with the grading budgets), and every page says which budgets and data made its figures.
 
-- the whole lecture with every output and figure (figures are written as PNG files beside the
-  page, ``<lecture>_files/``, so pages stay small and the test can check each image exists);
-- the **student's view of the exercises**: solution regions are replaced by nbgrader's stub
-  (``# YOUR CODE HERE``) and hidden tests are removed, exactly as in the released notebooks, so the
-  site can be public. The outputs are those of the instructor's solution run (so every figure and
-  "public checks passed" line appears). ``show_solutions=True`` (``--solutions``) keeps the solutions,
-  for an instructor-only copy;
-- widgets as their static fallback figures (a page has no kernel); live progress bars are left out;
-- a navigation bar (previous / course map / next) and a link to the student notebook
-  (``notebooks/<lecture>.ipynb``, a copy of the released version, to download and run);
-- maths typeset by a copy of MathJax 2.7 inside the site (``mathjax/``, from the
-  ``jupyter-server-mathjax`` package), so the pages read well offline; without that package the
-  pages fall back to MathJax from its CDN.
+What a page has:
 
-``index.html`` is the course map: every lecture with its title, summary, number of figures and
-exercise points, linking the page and the student notebook.
+- the whole lecture with every output and figure (PNG files beside the page, ``<lecture>_files/``);
+- the **student's view of the exercises**: solution regions replaced by nbgrader's stub and hidden
+  tests removed, as in the released notebooks (``show_solutions=True``, ``--solutions``: an
+  instructor copy with the solutions). The outputs are those of the solution run;
+- the **explorers interactive without a kernel**: while the site executes a lecture, each explorer
+  that :func:`coursekit.widgets.show` displays also pre-renders its frames
+  (``COURSEKIT_SITE_FRAMES=1``); the page shows them with an HTML range input (``assets/site.js``)
+  in place of the static figure. Live progress bars and widget views are left out;
+- a header (previous / course map / references / next, and a search box over every lecture: the
+  index, ``search-index.js``, is built here, so search runs in the browser without a server), a
+  **table of contents** beside the lecture (folded above it on a phone), a line with the estimated
+  time, the budgets and data of the figures, the student notebook to download and, when the course
+  names its repository (:mod:`coursekit.distribution`), "Open in Colab";
+- the papers the lecture cites, linked (:mod:`coursekit.references`); ``references.html`` lists all;
+- maths typeset by the site's own copy of MathJax 2.7 (``mathjax/``, from ``jupyter-server-mathjax``).
+
+Nothing on a page asks another server for anything (nbconvert's require.js tag is removed; widgets
+need it, a static page has none). The stylesheet follows the reader's light or dark setting.
+``index.html`` is the course map: every lecture with its time estimate, summary, points and figures.
 """
 from __future__ import annotations
 
 import copy
-import html
+import math
+import os
 import re
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
+from coursekit import site_html
 from coursekit.checks import CourseKitError
+from coursekit.execute import run_notebook
+from coursekit.hidden_tests import SITE_PLACEHOLDER, strip_hidden_cells
 from coursekit.execute import run_notebook
 from coursekit.hidden_tests import SITE_PLACEHOLDER, strip_hidden_cells
 
@@ -49,13 +61,10 @@ MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], preferredFont: null, imageF
 </script>
 """
 
-_STYLE = """
-.coursekit-nav { display: flex; gap: 1.5em; align-items: center; padding: 0.6em 1.2em;
-  background: #f3f4f6; border-bottom: 1px solid #d0d7de; font-family: sans-serif; font-size: 15px; }
-.coursekit-nav a { text-decoration: none; }
-.coursekit-nav .spacer { flex: 1; }
-.coursekit-footer { border-top: 1px solid #d0d7de; border-bottom: none; margin-top: 2em; }
-"""
+# The time estimate of a lecture (shown on each page and the course map).
+WORDS_PER_MINUTE = 200
+MINUTES_PER_CODE_CELL = 0.5
+MINUTES_PER_EXERCISE = 10
 
 
 @dataclass
@@ -72,6 +81,8 @@ class Lecture:
     points: int = 0
     seconds: float = 0.0
     error: str | None = None
+    minutes: int = 0
+    sliders: int = 0          # explorers shown as pre-rendered sliders
 
 
 # ---------------------------------------------------------------- notebook transformations
@@ -99,6 +110,46 @@ def static_outputs(nb) -> None:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if _WIDGET_VIEW not in o.get("data", {})]
     nb.metadata.pop("widgets", None)
+
+
+def sliders(nb, out: Path, folder: str, key: str) -> int:
+    """Put each explorer's pre-rendered frames in place of its static figure and caption (in place).
+
+    ``coursekit.widgets.show`` emitted, in a site run, the static figure and the caption (both marked
+    ``STATIC_MARK``) and then a frames bundle; the bundle becomes an HTML slider (frames written as
+    PNG files in ``out/folder``) that carries the caption. Returns the number of sliders.
+    """
+    import nbformat
+
+    from coursekit import widgets
+
+    count = 0
+    for c, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or not any(widgets.FRAMES_MIME in o.get("data", {}) for o in cell.outputs):
+            continue
+        kept = []
+        for output in cell.outputs:
+            data = output.get("data", {})
+            if output.get("metadata", {}).get("coursekit", {}).get("static_explorer"):
+                continue
+            if widgets.FRAMES_MIME in data:
+                bundle = data[widgets.FRAMES_MIME]
+                frames = widgets.Frames.from_json(bundle)
+                caption = _markdown_html(bundle.get("caption", ""))
+                markup = site_html.frames_html(frames, folder, out, f"{key}_c{c}_{count}", caption)
+                output = nbformat.v4.new_output("display_data", data={"text/html": markup})
+                count += 1
+            kept.append(output)
+        cell.outputs = kept
+    return count
+
+
+def _markdown_html(text: str) -> str:
+    if not text:
+        return ""
+    from nbconvert.filters.markdown import markdown2html_mistune
+
+    return markdown2html_mistune(text)
 
 
 def rewrite_links(nb, pages: dict[str, str]) -> None:
@@ -132,6 +183,45 @@ def describe(nb) -> tuple[str, str, int]:
     return title, summary, points
 
 
+def estimate_minutes(nb, run_seconds: float = 0.0) -> int:
+    r"""Estimated study time of a lecture, in minutes, rounded up to 5:
+
+    .. math:: \text{words} / 200 + 0.5 \cdot \text{code cells} + \text{run seconds} / 60
+              + 10 \cdot \text{exercises}
+
+    (words of its markdown; exercises: its solution cells; run seconds: its execution here).
+    """
+    words = sum(len(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
+    code = sum(1 for c in nb.cells if c.cell_type == "code")
+    exercises = sum(1 for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    minutes = (words / WORDS_PER_MINUTE + MINUTES_PER_CODE_CELL * code + run_seconds / 60
+               + MINUTES_PER_EXERCISE * exercises)
+    return max(5, 5 * math.ceil(minutes / 5))
+
+
+@contextmanager
+def _environment(**values: str):
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def made_with(fast: bool) -> str:
+    """How the site's figures are made: the budgets and the data, e.g. ``default budgets, embedded digits``."""
+    from coursekit import claims
+
+    with _environment(COURSEKIT_FAST="1" if fast else "0"):
+        label = claims.mode_label()
+    return label.replace("fast budgets", "fast (grading/CI) budgets")
+
+
 # ---------------------------------------------------------------- execution and rendering
 
 def execute(path: Path, *, fast: bool = True, timeout: int = 600):
@@ -139,28 +229,6 @@ def execute(path: Path, *, fast: bool = True, timeout: int = 600):
     # A page has no live kernel: every explorer shows its static figure (coursekit.runtime).
     result = run_notebook(path, fast=fast, timeout=timeout, static_widgets=True)
     return result.notebook, result.error
-
-
-def _nav(lectures: list[Lecture], i: int) -> str:
-    prev_link = (f"<a href='{lectures[i - 1].page}'>&larr; {html.escape(lectures[i - 1].title)}</a>"
-                 if i > 0 else "<span></span>")
-    next_link = (f"<a href='{lectures[i + 1].page}'>{html.escape(lectures[i + 1].title)} &rarr;</a>"
-                 if i + 1 < len(lectures) else "<span></span>")
-    student = lectures[i].student_notebook
-    download = (f"<a href='{student}' download>download the notebook (.ipynb)</a>" if student else "")
-    return (f"{prev_link}<a href='index.html'>course map</a>{download}<span class='spacer'></span>"
-            f"{next_link}")
-
-
-def _add_navigation(page_html: str, nav: str) -> str:
-    top = f"<nav class='coursekit-nav' id='coursekit-nav-top'>{nav}</nav>"
-    bottom = f"<nav class='coursekit-nav coursekit-footer' id='coursekit-nav-bottom'>{nav}</nav>"
-    page_html = page_html.replace("</head>", f"<style>{_STYLE}</style>\n</head>", 1)
-    page_html, n = re.subn(r"(<body[^>]*>)", lambda m: m.group(1) + "\n" + top, page_html, count=1)
-    if n != 1:
-        raise CourseKitError("nbconvert produced a page without <body>: cannot add the navigation.")
-    head, sep, tail = page_html.rpartition("</body>")
-    return head + bottom + "\n" + sep + tail
 
 
 def copy_mathjax(out: Path) -> str | None:
@@ -181,8 +249,23 @@ def copy_mathjax(out: Path) -> str | None:
     return f"mathjax/MathJax.js?config={_MATHJAX_CONFIG}"
 
 
+def copy_assets(out: Path) -> None:
+    """The site's stylesheet and script, and JupyterLab's dark theme variables (linked for dark mode)."""
+    for name in site_html.ASSETS:
+        shutil.copy(Path(str(resources.files("coursekit") / "assets" / name)), out / name)
+    import nbconvert
+
+    from jupyter_core.paths import jupyter_path
+
+    candidates = [Path(p) / "nbconvert" / "templates" / "lab" / "static" / "theme-dark.css"
+                  for p in jupyter_path()] + [Path(nbconvert.__file__).parent / "templates" / "lab" / "static" /
+                                              "theme-dark.css"]
+    found = next((c for c in candidates if c.is_file()), None)
+    (out / "theme-dark.css").write_text(found.read_text(encoding="utf-8") if found else "", encoding="utf-8")
+
+
 def render(nb, lecture: Lecture, out: Path, mathjax_url: str | None = None) -> str:
-    """Render an executed notebook to ``out/<page>`` with figures in ``out/<name>_files/``."""
+    """Render an executed notebook to HTML with figures in ``out/<name>_files/``; return the page."""
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import ExtractOutputPreprocessor
 
@@ -192,11 +275,11 @@ def render(nb, lecture: Lecture, out: Path, mathjax_url: str | None = None) -> s
                                                                                    "image/svg+xml"}),
                                    enabled=True)
     files_dir = f"{lecture.name}_files"
-    body, resources = exporter.from_notebook_node(
+    body, resources_out = exporter.from_notebook_node(
         nb, resources={"output_files_dir": files_dir, "unique_key": lecture.name,
                        "metadata": {"name": lecture.title or lecture.name}})
     lecture.figures = []
-    for filename, data in sorted(resources.get("outputs", {}).items()):
+    for filename, data in sorted(resources_out.get("outputs", {}).items()):
         target = out / filename
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
@@ -204,59 +287,20 @@ def render(nb, lecture: Lecture, out: Path, mathjax_url: str | None = None) -> s
     if mathjax_url:     # the local copy has STIX web fonts only: say so before MathJax starts
         tag = f'<script src="{mathjax_url}">'
         body = body.replace(tag, _MATHJAX_FONTS + tag, 1)
-    return body
+    return site_html.without_external_scripts(body)
 
 
-def _index(lectures: list[Lecture], fast: bool, show_solutions: bool) -> str:
-    rows = []
-    for lec in lectures:
-        number = lec.name.split("_", 1)[0]
-        student = (f"<a href='{lec.student_notebook}' download>.ipynb</a>" if lec.student_notebook else "-")
-        status = f" <strong style='color:#cf222e'>(failed: {html.escape(lec.error.splitlines()[0])})</strong>" \
-            if lec.error else ""
-        rows.append(
-            f"<tr><td>{number}</td><td><a href='{lec.page}'>{html.escape(lec.title)}</a>{status}"
-            f"<br><small>{html.escape(lec.summary)}</small></td>"
-            f"<td>{lec.points or '-'}</td><td>{len(lec.figures)}</td><td>{student}</td></tr>")
-    mode = "fast (grading-size) budgets" if fast else "full budgets"
-    solutions = ("Exercise solutions are shown (instructor copy)." if show_solutions else
-                 "Exercises appear as students get them (solutions and hidden checks removed); "
-                 "the outputs are those of a correct solution.")
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>coursekit: adversarial examples and GANs</title>
-<style>
-body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; line-height: 1.45; padding: 0 1em; }}
-table {{ border-collapse: collapse; width: 100%; }}
-td, th {{ border-bottom: 1px solid #d0d7de; padding: 0.5em; text-align: left; vertical-align: top; }}
-code {{ background: #f3f4f6; padding: 0 0.2em; }}
-</style></head>
-<body>
-<h1>Adversarial examples and GANs, hands-on</h1>
-<p>A Jupyter course that runs on a laptop CPU, offline. Each lecture below is a notebook, shown here
-with its outputs; download the student notebook to run it and do the exercises. Start with
-lecture 00.</p>
-<h2 id="course-map">Course map</h2>
-<table id="lectures">
-<tr><th>#</th><th>lecture</th><th>points</th><th>figures</th><th>notebook</th></tr>
-{''.join(rows)}
-</table>
-<h2>Run it yourself</h2>
-<pre><code>make lab            # JupyterLab on the student notebooks (sets up .venv the first time)
-coursekit doctor    # checks Python, packages, widgets, weights, data and the device</code></pre>
-<p><small>Built {time.strftime('%Y-%m-%d %H:%M')} with {mode}. {solutions}
-Sliders need a live kernel: on these pages each explorer shows its static figure.</small></p>
-</body></html>
-"""
-
-
-def build(root: Path, out: Path | None = None, *, fast: bool = True, notebooks: list[str] | None = None,
+def build(root: Path, out: Path | None = None, *, fast: bool = False, notebooks: list[str] | None = None,
           show_solutions: bool = False, timeout: int = 600, progress: bool = True) -> Path:
     """Execute and render the lectures into ``out`` (default ``root/build/site``); return index.html.
 
+    ``fast``: the grading budgets (a quick preview) instead of the learner's default budgets.
     ``notebooks``: solution notebook paths or assignment names (default: every lecture).
     Raises CourseKitError after writing the site when a notebook failed to execute.
     """
     import nbformat
+
+    from coursekit import distribution, references, widgets
 
     root = Path(root)
     out = Path(out) if out is not None else root / "build" / "site"
@@ -264,6 +308,7 @@ def build(root: Path, out: Path | None = None, *, fast: bool = True, notebooks: 
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
+    config = distribution.settings(root)
     lectures = [Lecture(name=p.parent.name, source=p, page=f"{p.parent.name}.html") for p in sources]
     pages = {lec.name: lec.page for lec in lectures}
     for lec in lectures:
@@ -271,34 +316,63 @@ def build(root: Path, out: Path | None = None, *, fast: bool = True, notebooks: 
         if released.is_file():
             dest = out / "notebooks" / f"{lec.name}.ipynb"
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(released, dest)
+            student = nbformat.read(released, as_version=4)
+            distribution.stamp(student, config)        # installs coursekit wherever it is opened
+            nbformat.write(student, dest)
             lec.student_notebook = f"notebooks/{lec.name}.ipynb"
         lec.title, lec.summary, lec.points = describe(nbformat.read(lec.source, as_version=4))
         lec.title = lec.title or lec.name
     mathjax_url = copy_mathjax(out)
+    copy_assets(out)
     executed = []
     for lec in lectures:
         t0 = time.time()
         if progress:
-            print(f"executing {lec.name} ...", flush=True)
-        nb, lec.error = execute(lec.source, fast=fast, timeout=timeout)
+            print(f"executing {lec.name} ({'fast' if fast else 'default'} budgets) ...", flush=True)
+        # static explorers that also pre-render their frames (coursekit.widgets.show)
+        result = run_notebook(lec.source, fast=fast, timeout=timeout, static_widgets=True,
+                              env={widgets.SITE_FRAMES_ENV: "1"})
+        nb, lec.error = result.notebook, result.error
         lec.seconds = time.time() - t0
+        lec.minutes = estimate_minutes(nb, lec.seconds)
         executed.append(nb)
+    mode_line = made_with(fast)
+    infos, index_entries, refs_by_lecture = [], [], []
+    for lec, nb in zip(lectures, executed):
+        text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        colab = (distribution.colab_url(config, f"notebooks/{lec.name}/{lec.source.name}")
+                 if lec.student_notebook else None)
+        infos.append(site_html.PageInfo(name=lec.name, title=lec.title, page=lec.page, minutes=lec.minutes,
+                                        made_with=mode_line, notebook=lec.student_notebook, colab=colab,
+                                        references=references.cited(text)))
     for i, (lec, nb) in enumerate(zip(lectures, executed)):
         nb = copy.deepcopy(nb)
         strip_hidden_tests(nb)
         if not show_solutions:
             clear_solutions(nb)
+        distribution.stamp(nb, config)
         static_outputs(nb)
+        lec.sliders = sliders(nb, out, f"{lec.name}_files", lec.name)
         rewrite_links(nb, pages)
         body = render(nb, lec, out, mathjax_url)
-        (out / lec.page).write_text(_add_navigation(body, _nav(lectures, i)), encoding="utf-8")
+        (out / lec.page).write_text(site_html.lecture_page(body, infos[i], infos, i), encoding="utf-8")
+        index_entries += [{"page": lec.page, "title": lec.title, **s} for s in site_html.sections(body)]
+        refs_by_lecture.append((infos[i], infos[i].references))
         if progress:
             state = "FAILED" if lec.error else "ok"
-            print(f"  {lec.page}: {len(lec.figures)} figures, executed in {lec.seconds:.1f} s ({state})",
-                  flush=True)
+            print(f"  {lec.page}: {len(lec.figures)} figures, {lec.sliders} sliders, executed in "
+                  f"{lec.seconds:.1f} s ({state})", flush=True)
+    (out / "search-index.js").write_text(site_html.search_index_js(index_entries), encoding="utf-8")
+    (out / "references.html").write_text(site_html.references_page(refs_by_lecture), encoding="utf-8")
+    rows = [site_html.IndexRow(number=lec.name.split("_", 1)[0], info=info, summary=lec.summary,
+                               points=lec.points, figures=len(lec.figures), error=lec.error)
+            for lec, info in zip(lectures, infos)]
+    solutions = ("Exercise solutions are shown (instructor copy)." if show_solutions else
+                 "Exercises appear as students get them (solutions and hidden checks removed); "
+                 "the outputs are those of a correct solution.")
     index = out / "index.html"
-    index.write_text(_index(lectures, fast, show_solutions), encoding="utf-8")
+    index.write_text(site_html.index_html(rows, built=time.strftime("%Y-%m-%d %H:%M"), made_with=mode_line,
+                                          solutions_note=solutions), encoding="utf-8")
     failed = [lec for lec in lectures if lec.error]
     if failed:
         raise CourseKitError(

@@ -27,6 +27,11 @@ MISTAKES = {
         ("ex2-fgsm", "x + eps * grad.sign()", "x - eps * grad.sign()"),
         # Projection onto the eps-ball only, forgetting the image range [0, 1].
         ("ex3-projection", "return (x + delta).clamp(0, 1)", "return x + delta"),
+        # The fooling loop keeps moving images that are already confident (no torch.where): they still end
+        # confident, so the public checks pass, but the images differ from the loop's.
+        ("ex-fooling-loop", "x = torch.where(done.view(-1, 1, 1, 1), x, stepped).detach()", "x = stepped.detach()"),
+        # PGD's random start not clipped to [0, 1]: the first gradient is taken outside the image range.
+        ("ex-pgd-loop", "x_adv = (x + delta).clamp(0, 1)", "x_adv = x + delta"),
     ],
     "02_linear_explanation": [
         # Forgot the clip to [0, 1].
@@ -34,6 +39,9 @@ MISTAKES = {
          "return x + eps * direction * torch.sign(w)"),
         # Margin without the biases.
         ("ex3-min-flip", "margin = (W[y] - W[t]) @ x + (b[y] - b[t])", "margin = (W[y] - W[t]) @ x"),
+        # eps * ||w||_1 as an L1 penalty beside the loss instead of inside it (regularisation, not robustness).
+        ("ex-robust-logistic", "margin = s * (x @ w + b) - eps * w.abs().sum()", "margin = s * (x @ w + b)"),
+        ("ex-robust-logistic", "loss = F.softplus(-margin).mean()", "loss = F.softplus(-margin).mean() + eps * w.abs().sum()"),
     ],
     "03_defenses_transferability": [
         # The bypass loss with the wrong sign on the classifier term (it helps the classifier).
@@ -41,6 +49,8 @@ MISTAKES = {
         # Divides by all examples, counting the target's own mistakes as successes.
         ("ex3-transfer", "return float((fooled & correct).sum() / correct.sum())",
          "return float(fooled.float().mean())"),
+        # No optimizer.zero_grad() in the adversarial-training epoch: every batch's gradients add up.
+        ("ex-at-epoch", "        optimizer.zero_grad()\n", ""),
     ],
     "04_gan_game": [
         # log(sigmoid(.)) instead of softplus: right on moderate logits, -inf / inf for confident ones.

@@ -1,5 +1,6 @@
 """coursekit.attacks: agreement with torchattacks, budgets, success rates, hygiene, errors."""
 import copy
+import math
 
 import pytest
 import torch
@@ -447,3 +448,75 @@ def test_outputs_never_alias_the_input(cnn, digits):
                             targeted=True, early_stop=True),
                 attacks.fgsm(cnn, x, y[:4], 0.0)):
         assert torch.equal(out, x) and out.data_ptr() != x.data_ptr()
+
+
+# ---------------------------------------------------------------- lecture 1's loops and demo inputs
+
+def test_the_signed_fooling_loop_freezes_confident_images_and_counts_its_steps(cnn):
+    x0 = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    target = torch.tensor([0, 3, 5, 9])
+    x, steps = attacks.fooling_loop(cnn, x0, target, 0.02, 100, 0.99)
+    probs = cnn(x).softmax(1)[torch.arange(4), target]
+    assert isinstance(steps, int) and 0 < steps < 100 and bool((probs >= 0.99).all())
+    assert float((x - x0).abs().max()) <= 0.02 * steps + 1e-6          # signed steps of alpha, per pixel
+    # the loop by hand: stop BEFORE a step when every image is confident; confident images stay put
+    by_hand, rows = x0.clone(), torch.arange(4)
+    for _ in range(steps):
+        xg = by_hand.clone().requires_grad_(True)
+        logits = cnn(xg)
+        done = logits.softmax(1)[rows, target] >= 0.99
+        grad, = torch.autograd.grad(nn.functional.cross_entropy(logits, target), xg)
+        by_hand = torch.where(done.view(-1, 1, 1, 1), by_hand, (by_hand - 0.02 * grad.sign()).clamp(0, 1))
+    assert_close(x, by_hand)
+    again, again_steps = attacks.fooling_loop(cnn, x0, target, 0.02, 100, 0.99)
+    assert torch.equal(again, x) and again_steps == steps
+    _, none = attacks.fooling_loop(cnn, x0, target, 0.02, 0, 0.99)
+    assert none == 0
+
+
+def test_the_fooling_image_sign_method_reaches_the_target_from_a_real_digit(cnn, digits):
+    x, y = digits
+    start = x[:2]
+    image, history = attacks.fooling_image(cnn, shifted(y[:2]), start=start, lr=0.02, max_steps=200,
+                                           confidence=0.9, method="sign")
+    assert all(history["reached"]) and history["steps"] < 200
+    assert bool((cnn(image).argmax(1) == shifted(y[:2])).all())
+    with pytest.raises(CourseKitError, match="method"):
+        attacks.fooling_image(cnn, 1, method="adagrad")
+
+
+def test_pgd_draws_its_random_start_from_the_generator_it_is_given(cnn, digits):
+    x, y = digits
+    with_generator = attacks.pgd(cnn, x[:8], y[:8], 0.3, 0.05, 3, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(with_generator, attacks.pgd(cnn, x[:8], y[:8], 0.3, 0.05, 3, seed=7))
+    torch.manual_seed(1)
+    again = attacks.pgd(cnn, x[:8], y[:8], 0.3, 0.05, 3, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(with_generator, again)                        # the global seed plays no part
+    # the start is (2 * rand - 1) * eps from that generator: with 0 steps it is returned as it is
+    start = attacks.pgd(cnn, x[:8], y[:8], 0.3, 0.05, 0, generator=torch.Generator().manual_seed(7))
+    by_hand = (x[:8] + (2 * torch.rand(x[:8].shape, generator=torch.Generator().manual_seed(7)) - 1) * 0.3).clamp(0, 1)
+    assert torch.equal(start, by_hand)
+    with pytest.raises(CourseKitError, match="either seed or generator"):
+        attacks.pgd(cnn, x[:8], y[:8], 0.3, 0.05, 3, seed=1, generator=torch.Generator())
+    with pytest.raises(CourseKitError, match="generator"):
+        attacks.pgd(cnn, x[:8], y[:8], 0.3, 0.05, 3, generator=7)
+
+
+def test_smallest_flipping_eps_is_the_first_budget_of_the_grid_that_flips(cnn, digits):
+    x, y = digits
+    grid = [0.02 * k for k in range(1, 16)]
+    found = attacks.smallest_flipping_eps(cnn, x[:20], y[:20], grid)
+    assert found.shape == (20,)
+    predict = lambda images: cnn(images).argmax(1)
+    for i in range(20):
+        eps = float(found[i])
+        if eps == 0:
+            assert int(predict(x[i:i + 1])) != int(y[i])
+            continue
+        flips = [int(predict(attacks.fgsm(cnn, x[i:i + 1], y[i:i + 1], e))) != int(y[i]) for e in grid]
+        if math.isinf(eps):
+            assert not any(flips)
+        else:
+            assert flips[grid.index(eps)] and not any(flips[:grid.index(eps)])
+    with pytest.raises(CourseKitError, match="empty"):
+        attacks.smallest_flipping_eps(cnn, x[:2], y[:2], [])

@@ -246,3 +246,54 @@ def test_bad_inputs_fail_with_clear_errors(cnn, digits):
         defenses.robustness_curve(cnn, x, y, 0.3)
     with pytest.raises(CourseKitError, match=r"\[0, 1\]"):
         defenses.make_adversarial(cnn, x * 255, y)
+
+
+# ---------------------------------------------------------------- one adversarial-training epoch, written out
+
+def test_an_adversarial_training_epoch_is_the_min_max_loop_by_hand(digits):
+    import torch.nn.functional as F
+
+    x, y = digits[0][:48], digits[1][:48]
+    keep = x.clone()
+
+    def fresh():
+        torch.manual_seed(0)
+        model = MnistCNN()
+        return model, torch.optim.SGD(model.parameters(), lr=0.05)
+
+    model, opt = fresh()
+    loss = defenses.adversarial_training_epoch(model, opt, x, y, eps=0.2, alpha=0.08, steps=2, batch_size=16,
+                                               generator=torch.Generator().manual_seed(3))
+    by_hand, by_hand_opt = fresh()
+    g, losses = torch.Generator().manual_seed(3), []
+    for start in range(0, 48, 16):
+        xb, yb = x[start:start + 16], y[start:start + 16]
+        x_adv = (xb + (2 * torch.rand(xb.shape, generator=g) - 1) * 0.2).clamp(0, 1)
+        for _ in range(2):
+            x_adv.requires_grad_(True)
+            grad, = torch.autograd.grad(F.cross_entropy(by_hand(x_adv), yb), x_adv)
+            x_adv = attacks.project_linf(x_adv.detach() + 0.08 * grad.sign(), xb, 0.2)
+        batch_loss = F.cross_entropy(by_hand(x_adv), yb)
+        by_hand_opt.zero_grad()
+        batch_loss.backward()
+        by_hand_opt.step()
+        losses.append(batch_loss.item())
+    assert isinstance(loss, float) and loss == pytest.approx(sum(losses) / 3, rel=1e-5)
+    assert all(torch.allclose(p, q, atol=1e-5) for p, q in zip(model.parameters(), by_hand.parameters()))
+    assert torch.equal(x, keep)
+    with pytest.raises(CourseKitError, match="optimizer"):
+        defenses.adversarial_training_epoch(model, "sgd", x, y, eps=0.2, alpha=0.08, steps=2, batch_size=16,
+                                            generator=torch.Generator())
+
+
+def test_fgsm_training_overfits_to_fgsm_while_pgd_still_breaks_it(cnn, digits):
+    """Lecture 3's demo at a small size: one-step training raises FGSM accuracy, PGD accuracy stays near 0."""
+    x_train, y_train = data.load_mnist("train", limit=1000)
+    x_eval, y_eval = digits[0][300:400], digits[1][300:400]
+    model = zoo.load("mnist_cnn")
+    defenses.adversarial_training(model, x_train, y_train, method="fgsm", eps=0.3, alpha=0.3, random_start=False,
+                                  epochs=5, lr=3e-3, batch_size=50, seed=0, progress=False)
+    fgsm_before = training.accuracy(cnn, attacks.fgsm(cnn, x_eval, y_eval, 0.3), y_eval)
+    fgsm_after = training.accuracy(model, attacks.fgsm(model, x_eval, y_eval, 0.3), y_eval)
+    pgd_after = training.accuracy(model, attacks.pgd(model, x_eval, y_eval, 0.3, 0.03, 20, seed=0), y_eval)
+    assert fgsm_after >= fgsm_before + 0.2 and pgd_after <= 0.05

@@ -54,8 +54,9 @@ def test_site_and_feedback_strip_alike():
     assert cell.source == f"a = 1\n{hidden_tests.FEEDBACK_PLACEHOLDER}"
 
 
-# ---------------------------------------------------------------- the executor (a kernel each)
+# ---------------------------------------------------------------- the executor (kernels: slow)
 
+@pytest.mark.slow    # starts kernels
 def test_modes_reach_the_kernel_and_this_process_is_untouched(tmp_path, monkeypatch):
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     monkeypatch.setenv("COURSEKIT_FAST", "keep-me")
@@ -76,6 +77,7 @@ def test_modes_reach_the_kernel_and_this_process_is_untouched(tmp_path, monkeypa
     assert os.environ["DROP_ME"] == "here"
 
 
+@pytest.mark.slow    # starts kernels
 def test_a_failing_cell_is_reported_not_raised_and_the_strict_form_raises(tmp_path):
     path = write_notebook(tmp_path / "bad.ipynb", "x = 1", "raise ValueError('the lesson broke')", "y = 2")
     result = execute.run_notebook(path)
@@ -89,6 +91,7 @@ def test_a_failing_cell_is_reported_not_raised_and_the_strict_form_raises(tmp_pa
     assert out.is_file(), "the notebook executed so far is written, to read the failure in context"
 
 
+@pytest.mark.slow    # starts kernels
 def test_execute_notebook_writes_outputs_and_timing(tmp_path):
     path = write_notebook(tmp_path / "ok.ipynb", "print(6 * 7)", "import time; time.sleep(0.3)")
     out = execute.execute_notebook(path, tmp_path / "build" / "ok.ipynb")
@@ -101,6 +104,7 @@ def test_execute_notebook_writes_outputs_and_timing(tmp_path):
 
 # ---------------------------------------------------------------- the all-modes benchmark (benchmarks/bench_notebooks.py)
 
+@pytest.mark.slow    # starts kernels
 def test_bench_runs_a_lecture_per_mode_and_data_source_and_lists_its_claims(tmp_path, monkeypatch):
     import sys
     from pathlib import Path

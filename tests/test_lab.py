@@ -55,9 +55,11 @@ def start_lab(tmp_path, learner: bool):
     config = lab.write_config(tmp_path / ("learner" if learner else "instructor"), learner=learner)
     port = _free_port()
     argv = lab.command(ROOT / "notebooks", ["--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-                                            "--IdentityProvider.token=", "--ServerApp.password="])
+                                            "--IdentityProvider.token=", "--ServerApp.password=",
+                                            "--ServerApp.disable_check_xsrf=True"])   # loopback only: the API calls
     env = lab.session_env(config)
-    env.update(JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "ws"))
+    env.update(JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "ws"),
+               JUPYTER_CONFIG_DIR=str(tmp_path / "user-config"))
     log = open(tmp_path / "lab.log", "w")
     proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -98,5 +100,12 @@ def test_a_real_jupyterlab_shows_nbgrader_only_to_instructors(tmp_path, learner)
         assert ("@jupyter/nbgrader" in disabled) is learner
         formgrader, _ = _status(f"{base}/formgrader")
         assert (formgrader == 404) is learner, f"/formgrader answered {formgrader}"
+        # a kernel started by this server gets CurveZMQ keys (tests/test_quiet.py shows that such a
+        # kernel runs code and prints no "without encryption" warning)
+        request = urllib.request.Request(f"{base}/api/kernels", data=b"{}", method="POST",
+                                         headers={"Content-Type": "application/json"})
+        kernel = json.loads(urllib.request.urlopen(request, timeout=120).read())
+        connection = json.loads((tmp_path / "runtime" / f"kernel-{kernel['id']}.json").read_text())
+        assert connection.get("curve_publickey"), "the kernel was started without transport encryption"
     finally:
         stop(proc)

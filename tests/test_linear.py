@@ -182,3 +182,95 @@ def test_fgsm_linear_errors():
         linear.fgsm_linear(w, 0.0, x, torch.tensor([0, 1]), -0.1)
     with pytest.raises(CourseKitError, match=r"\[0, 1\]"):
         linear.fgsm_linear(w, 0.0, x * 4, torch.tensor([0, 1]), 0.1)
+
+
+# ---------------------------------------------------------------- random signs, exact flipping budgets, robust training
+
+def test_worst_perturbation_reaches_eps_l1_and_random_signs_scale_like_eps_l2():
+    w = torch.randn(1000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    eta = linear.worst_perturbation(w, 0.05)
+    assert float(eta.abs().max()) == pytest.approx(0.05) and float(w @ eta) == pytest.approx(0.05 * float(w.abs().sum()))
+    result = linear.linear_response_growth((100, 10_000), eps=0.01, seed=0, draws=400)
+    # |w^T (eps s)| for random signs: its root-mean-square is eps ||w||_2; the median of |N(0, s^2)| is 0.674 s
+    ratio = result["random_sign_change"] / result["eps_l2_norm"]
+    assert np.all((ratio > 0.55) & (ratio < 0.8))
+    assert np.all(result["random_sign_low"] < result["random_sign_change"])
+    assert np.all(result["random_sign_change"] < result["random_sign_high"])
+    with pytest.raises(CourseKitError, match="draws"):
+        linear.linear_response_growth((10,), draws=0)
+
+
+def _flips_by_bisection(W, b, x, y, t):
+    """The smallest eps that flips y -> t with the clip, by bisection on the attack itself."""
+    d = (W[y] - W[t]).double()
+    margin = lambda eps: float(((x.double() - eps * d.sign()).clamp(0, 1) @ d) + (b[y] - b[t]).double())
+    if margin(1.0) > 0:
+        return math.inf
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if margin(mid) > 0 else (lo, mid)
+    return hi
+
+
+def test_smallest_flipping_eps_with_the_clip_matches_bisection_and_bounds_the_formula(logreg, digits):
+    W, b = logreg.linear.weight.detach(), logreg.linear.bias.detach()
+    x, y = digits[0][:30].flatten(1), digits[1][:30]
+    right = (x @ W.T + b).argmax(1) == y
+    exact = linear.smallest_flipping_eps(W, b, x[right], y[right])
+    formula = linear.smallest_flipping_eps(W, b, x[right], y[right], clip=False)
+    assert bool((exact >= formula - 1e-9).all()) and bool((exact > formula).any())   # the clip only makes it harder
+    for i in range(10):
+        xi, yi = x[right][i], int(y[right][i])
+        by_bisection = min(_flips_by_bisection(W, b, xi, yi, t) for t in range(10) if t != yi)
+        assert float(exact[i]) == pytest.approx(by_bisection, abs=1e-6)
+        margins = [float(((W[yi] - W[t]) @ xi + b[yi] - b[t]) / (W[yi] - W[t]).abs().sum()) for t in range(10) if t != yi]
+        assert float(formula[i]) == pytest.approx(min(margins), rel=1e-5)
+    assert bool(linear.flipped_at(W, b, x[right], y[right], 0.0).logical_not().all())
+    above = linear.flipped_at(W, b, x[right][:10], y[right][:10], 0.0)
+    for i in range(10):
+        e = float(exact[i])
+        assert bool(linear.flipped_at(W, b, x[right][i:i + 1], y[right][i:i + 1], e * (1 + 1e-6)))
+        assert not bool(linear.flipped_at(W, b, x[right][i:i + 1], y[right][i:i + 1], e * (1 - 1e-6)))
+    assert not bool(above.any())
+    wrong = ~right
+    if bool(wrong.any()):
+        assert bool((linear.smallest_flipping_eps(W, b, x[wrong], y[wrong]) == 0).all())
+
+
+def test_the_robust_logistic_loss_is_the_loss_under_the_worst_perturbation():
+    g = torch.Generator().manual_seed(0)
+    w, b = torch.randn(6, generator=g), torch.tensor(0.3)
+    x, y = torch.rand(5, 6, generator=g), torch.tensor([0, 1, 1, 0, 1])
+    s = 2 * y.float() - 1
+    worst = (x - 0.1 * s[:, None] * w.sign()[None, :])              # delta = -eps * s * sign(w)
+    by_hand = F.softplus(-s * (worst @ w + b)).mean()
+    assert float(linear.robust_logistic_loss(w, b, x, y, 0.1)) == pytest.approx(float(by_hand), rel=1e-6)
+    corners = torch.tensor([[a, c] for a in (-0.1, 0.1) for c in (-0.1, 0.1)])   # every corner of the box, n = 2
+    w2, x2, y2 = w[:2], x[:1, :2], y[:1]
+    brute = max(float(linear.robust_logistic_loss(w2, b, x2 + delta, y2, 0.0)) for delta in corners)
+    assert float(linear.robust_logistic_loss(w2, b, x2, y2, 0.1)) == pytest.approx(brute, rel=1e-6)
+
+
+def test_binary_logistic_training_is_deterministic_and_robust_training_keeps_w_small():
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(80, 10, generator=g)
+    y = (x[:, 0] + 0.1 * torch.randn(80, generator=g) > x[:, 1]).long()
+    w, b = linear.train_binary_logistic(x, y, steps=200, lr=1.0)
+    assert w.shape == (10,) and b.shape == () and not w.requires_grad
+    assert torch.equal(w, linear.train_binary_logistic(x, y, steps=200, lr=1.0)[0])
+    assert float(w[0]) > 0 > float(w[1])
+    by_hand_w, by_hand_b = torch.zeros(10, requires_grad=True), torch.zeros((), requires_grad=True)
+    for _ in range(200):                                             # plain gradient descent, by hand
+        loss = F.softplus(-(2 * y - 1) * (x @ by_hand_w + by_hand_b)).mean()
+        gw, gb = torch.autograd.grad(loss, [by_hand_w, by_hand_b])
+        with torch.no_grad():
+            by_hand_w -= 1.0 * gw
+            by_hand_b -= 1.0 * gb
+    assert torch.allclose(w, by_hand_w, atol=1e-5) and float(b) == pytest.approx(float(by_hand_b.detach()), abs=1e-5)
+    robust_w, _ = linear.train_binary_logistic(x, y, eps=0.05, steps=200, lr=1.0)
+    assert float(robust_w.abs().sum()) < float(w.abs().sum())
+    with pytest.raises(CourseKitError, match="labels|num_classes|\\[0, 1\\]"):
+        linear.train_binary_logistic(x, y + 1, steps=1)
+    with pytest.raises(CourseKitError, match="shape"):
+        linear.train_binary_logistic(x.view(80, 1, 2, 5), y, steps=1)

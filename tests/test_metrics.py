@@ -279,12 +279,19 @@ def test_precision_recall_of_disjoint_far_sets_is_zero():
     assert metrics.precision_recall(real, fake, k=3) == (0.0, 0.0)
 
 
-def test_precision_recall_of_mode_dropping_and_noisy_generators():
-    # a generator that covers half the real modes: precision high, recall about half
+@pytest.fixture(scope="module")
+def half_the_modes():
+    """(real, fake): real points around 10 modes, fake points around only 5 of them (mode dropping)."""
     g = torch.Generator().manual_seed(1)
     centres = 10 * torch.randn(10, 4, generator=g)
     real = centres[torch.arange(1000) % 10] + torch.randn(1000, 4, generator=g)
     half = centres[torch.arange(500) % 5] + torch.randn(500, 4, generator=g)
+    return real, half
+
+
+def test_precision_recall_of_mode_dropping_and_noisy_generators(half_the_modes):
+    # a generator that covers half the real modes: precision high, recall about half
+    real, half = half_the_modes
     precision, recall = metrics.precision_recall(real, half, k=3)
     assert precision > 0.85 and 0.4 < recall < 0.6
 
@@ -341,11 +348,8 @@ def test_density_is_not_fooled_by_a_real_outlier_but_precision_is():
     assert coverage == pytest.approx(1 / 201)       # only the outlier's ball is hit
 
 
-def test_density_coverage_of_mode_dropping():
-    g = torch.Generator().manual_seed(1)
-    centres = 10 * torch.randn(10, 4, generator=g)
-    real = centres[torch.arange(1000) % 10] + torch.randn(1000, 4, generator=g)
-    half = centres[torch.arange(500) % 5] + torch.randn(500, 4, generator=g)
+def test_density_coverage_of_mode_dropping(half_the_modes):
+    real, half = half_the_modes
     density, coverage = metrics.density_coverage(real, half, k=5)
     assert 0.8 < density < 1.2 and 0.4 < coverage < 0.55
     far_density, far_coverage = metrics.density_coverage(real, half + 100.0, k=5)

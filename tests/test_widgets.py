@@ -145,8 +145,9 @@ def test_dashboard_widget_shows_progress_and_estimate():
 
 
 class Shown(list):
-    def __call__(self, obj, raw=False):
+    def __call__(self, obj, raw=False, metadata=None):
         self.append(obj)
+        self.metadata = getattr(self, "metadata", []) + [metadata]
 
 
 @pytest.fixture()
@@ -172,6 +173,7 @@ def test_show_static_puts_the_caption_under_the_figure_and_frames_for_the_site(m
     assert isinstance(displayed[0], Figure)
     assert isinstance(displayed[1], IPython.display.Markdown) and "Figure 4" in displayed[1].data
     assert len(displayed) == 2, "no frames unless the site asks"
+    assert displayed.metadata == [widgets.STATIC_MARK] * 2, "marked for the site to replace"
     displayed.clear()
     monkeypatch.setenv(widgets.SITE_FRAMES_ENV, "1")
     widgets.show(explorer, caption="cap")
@@ -254,3 +256,11 @@ def test_game_feedback_is_optional_and_the_end_leaves_no_gap(tmp_path, digits):
     said = silent._widgets["said"].value
     assert said == "Answer 1 recorded." and "real" not in said and "fake" not in said
     assert "without feedback" in silent._widgets["box"].children[1].value
+
+
+def test_dashboard_records_at_most_about_sixteen_figures_however_long_it_trains():
+    dash = ring_dashboard(steps=100, chunk=2)
+    dash.static()
+    steps = [step for step, _ in dash.recorded]
+    assert steps[0] == 0 and steps[-1] == 100 and len(steps) <= dash.RECORD_FRAMES
+    assert all(b - a >= 100 / (dash.RECORD_FRAMES - 1) for a, b in zip(steps, steps[1:-1]))

@@ -102,3 +102,68 @@ def one_training_step(answer, noise_seed: int, global_seed: int, k: int = 2) -> 
     d_loss, g_loss = check_losses(answer(G, D, opt_g, opt_d, reals, noise))
     moved = [float((flat(D) - d_before).norm()), float((flat(G) - g_before).norm())]
     return torch.cat([torch.tensor([d_loss, g_loss, *moved], dtype=torch.float64), flat(G), flat(D)])
+
+
+# ---- 01: the fooling loop returns (images, steps); 02: robust logistic regression returns (w, b)
+
+def fooling_pair(answer, *args) -> torch.Tensor:
+    """``fooling_loop``'s ``(x, steps)`` as one tensor: the images, flattened, then the step count."""
+    out = answer(*args)
+    if not (type(out) is tuple and len(out) == 2):
+        raise AnswerFormError("fooling_loop must return a pair (x, steps).")
+    x, steps = out
+    if not isinstance(x, torch.Tensor):
+        raise AnswerFormError(f"fooling_loop must return the images as a torch.Tensor, not {type(x).__name__}.")
+    if type(steps) is not int:
+        raise AnswerFormError("fooling_loop must return the number of steps taken as a Python int.")
+    return torch.cat([x.flatten(), torch.tensor([float(int.__int__(steps))], dtype=x.dtype)])
+
+
+def weights_and_bias(answer, *args) -> torch.Tensor:
+    """``train_robust_logistic``'s ``(w, b)`` as one tensor ``[w..., b]``."""
+    out = answer(*args)
+    if not (type(out) is tuple and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)):
+        raise AnswerFormError("train_robust_logistic must return a pair of tensors (w, b).")
+    w, b = out
+    if w.dim() != 1 or b.numel() != 1:
+        raise AnswerFormError("train_robust_logistic must return w of shape (n,) and b with a single value.")
+    return torch.cat([w.double().flatten(), b.double().reshape(1)])
+
+
+# ---- 03: one epoch of adversarial training (acts on a model and its optimiser)
+
+class TinyCNN(torch.nn.Module):
+    """A small probe network for the adversarial-training epoch (fast on the grading path)."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.net = nn.Sequential(nn.Conv2d(1, 4, 5, padding=2), nn.ReLU(), nn.MaxPool2d(4), nn.Flatten(),
+                                 nn.Linear(4 * 7 * 7, 10))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def fresh_tiny_cnn(seed: int, optimiser: str):
+    """A seeded :class:`TinyCNN` and its optimiser (``"sgd"``: lr 0.05; ``"adam"``: lr 1e-3)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = TinyCNN()
+    opt = (torch.optim.SGD(model.parameters(), lr=0.05) if optimiser == "sgd"
+           else torch.optim.Adam(model.parameters(), lr=1e-3))
+    return model, opt
+
+
+def adversarial_epoch(answer, model_seed: int, optimiser: str, x, y, eps, alpha, steps, batch_size,
+                      generator) -> torch.Tensor:
+    """A fresh model and optimiser from ``model_seed``, one call of the answer; returns the model's
+    weights after the epoch and the loss the answer returned: ``[weights..., loss]``."""
+    model, opt = fresh_tiny_cnn(model_seed, optimiser)
+    loss = answer(model, opt, x, y, eps, alpha, steps, batch_size, generator)
+    if isinstance(loss, torch.Tensor):
+        raise AnswerFormError("adversarial_training_epoch must return the mean loss as a Python float (loss.item()), "
+                              "not a tensor.")
+    if not isinstance(loss, float):                       # numpy's float64 is a float too
+        raise AnswerFormError("adversarial_training_epoch must return the mean of the batch losses as a Python float.")
+    return torch.cat([flat(model), torch.tensor([float.__float__(loss)], dtype=torch.float64)])

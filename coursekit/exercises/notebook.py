@@ -58,7 +58,18 @@ def _judge_available() -> bool:
 
 
 def grade(assignment: str, exercise_id: str, answer) -> None:
-    """For hidden test cells: judge here and raise ``AssertionError(hint)`` unless the answer is right."""
+    """For hidden test cells. In the sandbox (a grading channel with the grader's probes), run the answer
+    on the probes and record what it did: the verdict is made outside this process. Otherwise judge
+    here and raise ``AssertionError(hint)`` unless the answer is right; a channel without probes where
+    the judge is hidden cannot grade: that fails (closed), it never passes."""
+    if os.environ.get(CHANNEL_ENV):
+        from coursekit.exercises import channel
+
+        if channel.record(assignment, exercise_id, answer):
+            return
+        if not _judge_available():
+            raise AssertionError("These hidden checks could not run: the grader prepared no probes for "
+                                 f"{assignment}/{exercise_id}.")
     from coursekit.exercises.judge import selfstudy
 
     selfstudy.grade(assignment, exercise_id, answer)

@@ -8,6 +8,11 @@ is ``D = sigmoid(l)``. Everything is written with two numerically stable pieces:
 
 (``softplus(t) = log(1 + e^t)`` never overflows in torch), so no loss ever takes
 ``log`` of a probability that rounded to 0 or 1. All losses average over the batch.
+
+The Wasserstein GAN with gradient penalty (WGAN-GP, Gulrajani et al. 2017) is the modern answer
+to "modify the cost function": a *critic* with unbounded scores instead of a classifier
+(:func:`wgan_critic_loss`, :func:`wgan_generator_loss`), kept 1-Lipschitz by the
+:func:`gradient_penalty`.
 """
 from __future__ import annotations
 
@@ -107,17 +112,86 @@ def non_saturating_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     return -log_d(fake_logits).mean()
 
 
-GENERATOR_LOSSES = {
-    "non_saturating": non_saturating_generator_loss,
-    "minimax": minimax_generator_loss,
-}
-
-
 def get_generator_loss(name: str):
-    """The generator loss function called ``name`` ('non_saturating' or 'minimax')."""
+    """The generator loss function called ``name``: 'non_saturating', 'minimax' or 'wasserstein'."""
     if name not in GENERATOR_LOSSES:
         raise CourseKitError(
             f"Unknown generator loss {name!r}: use 'non_saturating' (-log D(G(z)), the "
-            "practical choice) or 'minimax' (log(1 - D(G(z))), the original game)."
+            "practical choice), 'minimax' (log(1 - D(G(z))), the original game) or 'wasserstein' "
+            "(-C(G(z)) against a critic trained with the gradient penalty: WGAN-GP)."
         )
     return GENERATOR_LOSSES[name]
+
+
+# ---------------------------------------------------------------- WGAN-GP (Gulrajani et al. 2017)
+
+def wgan_critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """The Wasserstein critic's loss (what the critic *minimises*, without the penalty)::
+
+        L_C = mean_j C(G(z_j)) - mean_i C(x_i)
+
+    A critic outputs an unbounded *score* ``C(x)`` (no sigmoid, no log). Minus this loss,
+    ``mean C(x) - mean C(G(z))``, estimates the Wasserstein-1 distance between the data and
+    the generator when ``C`` is 1-Lipschitz (Kantorovich-Rubinstein duality); the
+    :func:`gradient_penalty` keeps it close to that.
+
+    real_scores ``(N,)``, fake_scores ``(M,)`` -> scalar.
+    """
+    real_scores = check_logits(real_scores, "real_scores")
+    fake_scores = check_logits(fake_scores, "fake_scores")
+    return fake_scores.mean() - real_scores.mean()
+
+
+def wgan_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """The Wasserstein generator's cost: ``-mean_j C(G(z_j))`` (G raises the critic's scores).
+
+    Its gradient with respect to a score is ``-1/M`` whatever the score: it never saturates.
+    fake_scores ``(M,)`` -> scalar.
+    """
+    fake_scores = check_logits(fake_scores, "fake_scores")
+    return -fake_scores.mean()
+
+
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, *, alpha: torch.Tensor | None = None,
+                     generator: torch.Generator | None = None,
+                     labels: torch.Tensor | None = None) -> torch.Tensor:
+    """WGAN-GP's penalty: the critic's gradient norm on random interpolates, pushed towards 1::
+
+        x_hat_i = alpha_i x_i + (1 - alpha_i) x~_i,      alpha_i ~ U[0, 1]
+        GP      = mean_i ( || grad_x C(x_hat_i) ||_2 - 1 )^2
+
+    (the norm over all of an example's values). ``real`` and ``fake`` ``(N, ...)`` of the same
+    shape; ``alpha`` ``(N,)`` fixes the mixing weights (else drawn from ``generator``); ``labels``
+    go to a conditional critic ``C(x, y)``. The gradient is taken with ``create_graph=True``,
+    so the penalty trains the critic (a second derivative through C). Returns a scalar.
+    """
+    if not isinstance(real, torch.Tensor) or not isinstance(fake, torch.Tensor) or real.shape != fake.shape:
+        shapes = [tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in (real, fake)]
+        raise CourseKitError(f"real and fake must be tensors of the same shape (N, ...), got {shapes[0]} and "
+                             f"{shapes[1]}: the penalty interpolates between pairs of them.")
+    n = real.shape[0]
+    if alpha is None:
+        alpha = torch.rand(n, generator=generator).to(real.device)
+    if not isinstance(alpha, torch.Tensor) or alpha.shape != (n,):
+        raise CourseKitError(f"alpha must be a tensor of shape ({n},): one mixing weight per example.")
+    if ((alpha < 0) | (alpha > 1)).any():
+        raise CourseKitError("alpha must lie in [0, 1]: the interpolates lie on the segments between real and fake.")
+    weight = alpha.to(real.dtype).view(n, *([1] * (real.dim() - 1)))
+    train = torch.is_grad_enabled()   # under torch.no_grad() the penalty is only evaluated, not trained
+    with torch.enable_grad():         # ... but it IS a gradient, so autograd must run either way
+        x_hat = (weight * real.detach() + (1 - weight) * fake.detach()).requires_grad_(True)
+        scores = critic(x_hat) if labels is None else critic(x_hat, labels)
+        scores = check_logits(scores, "the critic's scores")
+        (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=train)
+    # sqrt(. + tiny): the norm's derivative stays finite where a gradient is exactly 0.
+    norms = torch.sqrt(grad.flatten(1).pow(2).sum(1) + 1e-12)
+    return ((norms - 1) ** 2).mean()
+
+
+#: The generator costs by name (``GANTrainer(generator_loss=...)``); 'wasserstein' switches the
+#: discriminator to a critic trained with :func:`wgan_critic_loss` + the :func:`gradient_penalty`.
+GENERATOR_LOSSES = {
+    "non_saturating": non_saturating_generator_loss,
+    "minimax": minimax_generator_loss,
+    "wasserstein": wgan_generator_loss,
+}

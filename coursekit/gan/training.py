@@ -12,6 +12,11 @@ Algorithm 1 of Goodfellow et al. (2014), with the practical tricks of the lectur
                             or   mean log(1 - D(G(z)))  # minimax cost
 
 with Adam (betas (0.5, 0.999)) and separate learning rates for G and D.
+
+``generator_loss="wasserstein"`` plays WGAN-GP instead (Gulrajani et al. 2017): D becomes a critic
+with unbounded scores, each of its k steps descends ``mean C(G(z)) - mean C(x) + lambda * GP``
+(:func:`critic_step`), and G descends ``-mean C(G(z))``; the paper's settings are k = 5,
+lambda = 10, Adam with lr 1e-4 and betas (0, 0.9).
 """
 from __future__ import annotations
 
@@ -23,7 +28,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from coursekit.checks import CourseKitError, check_images, check_int, check_labels, check_positive_float
-from coursekit.gan.losses import check_real_label, discriminator_loss, get_generator_loss
+from coursekit.gan.losses import (
+    check_real_label,
+    discriminator_loss,
+    get_generator_loss,
+    gradient_penalty,
+    wgan_critic_loss,
+)
 from coursekit.gan.models import generate, is_conditional
 from coursekit.runtime import model_device
 
@@ -55,13 +66,38 @@ def discriminator_step(generator: nn.Module, discriminator: nn.Module,
     }
 
 
+def critic_step(generator: nn.Module, critic: nn.Module, c_optimizer: torch.optim.Optimizer,
+                real: torch.Tensor, z: torch.Tensor, *, gp_weight: float = 10.0,
+                alpha: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> dict:
+    """One update of a WGAN-GP critic; G is held fixed.
+
+    Descends ``mean C(G(z)) - mean C(x) + gp_weight * GP`` (:func:`~coursekit.gan.losses.wgan_critic_loss`,
+    :func:`~coursekit.gan.losses.gradient_penalty` on interpolates with weights ``alpha`` ``(N,)``,
+    drawn from torch's global RNG when not given). Returns ``{"d_loss", "d_real": mean C(x),
+    "d_fake": mean C(G(z)), "gradient_penalty"}``; ``d_real - d_fake`` estimates the
+    Wasserstein distance (critic scores, not probabilities).
+    """
+    def C(x):
+        return critic(x) if labels is None else critic(x, labels)
+
+    fake = (generator(z) if labels is None else generator(z, labels)).detach()
+    real_scores, fake_scores = C(real), C(fake)
+    penalty = gradient_penalty(critic, real, fake, alpha=alpha, labels=labels)
+    loss = wgan_critic_loss(real_scores, fake_scores) + gp_weight * penalty
+    c_optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    c_optimizer.step()
+    return {"d_loss": loss.item(), "d_real": real_scores.mean().item(), "d_fake": fake_scores.mean().item(),
+            "gradient_penalty": penalty.item()}
+
+
 def generator_step(generator: nn.Module, discriminator: nn.Module,
                    g_optimizer: torch.optim.Optimizer, z: torch.Tensor, *,
                    loss: str = "non_saturating", labels: torch.Tensor | None = None) -> dict:
     """One update of the generator; D is held fixed (only G's optimiser steps).
 
-    Descends ``-mean log D(G(z))`` (``loss="non_saturating"``) or
-    ``mean log(1 - D(G(z)))`` (``loss="minimax"``). The gradient flows back
+    Descends ``-mean log D(G(z))`` (``loss="non_saturating"``),
+    ``mean log(1 - D(G(z)))`` (``loss="minimax"``) or ``-mean C(G(z))`` (``loss="wasserstein"``). The gradient flows back
     *through* D into G; D's parameters also receive gradients, which the next
     discriminator step clears before its own update. Returns ``{"g_loss"}``.
     """
@@ -84,6 +120,9 @@ class GANTrainer:
     - ``k``: discriminator updates per generator update;
     - ``label_smoothing``: the target for *real* examples (1.0: none; 0.9: one-sided
       smoothing; fakes always 0);
+    - ``generator_loss``: 'non_saturating', 'minimax' or 'wasserstein' (WGAN-GP: D is a critic
+      trained by :func:`critic_step` with penalty weight ``gp_weight``; its mixing weights come
+      from the trainer's seeded generator);
     - ``lr_g``, ``lr_d``, ``betas``: two Adam optimisers (``g_optimizer`` /
       ``d_optimizer`` replace them, e.g. for a private discriminator);
     - ``seed``: the noise, the order of the batches and torch's global RNG during
@@ -94,14 +133,15 @@ class GANTrainer:
 
     ``history``: lists per generator step: ``"step"``, ``"d_loss"`` (mean over the k
     D steps), ``"g_loss"``, ``"d_real"`` (mean D(x)) and ``"d_fake"`` (mean D(G(z)))
-    of the last D step; ``"samples"`` (CPU tensors) with their ``"sample_steps"``.
+    of the last D step (for WGAN-GP: mean critic scores, whose difference estimates the
+    Wasserstein distance); ``"samples"`` (CPU tensors) with their ``"sample_steps"``.
     Counters ``d_updates`` and ``g_updates`` count optimiser steps.
     """
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, *,
                  lr_g: float = 2e-4, lr_d: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
                  k: int = 1, generator_loss: str = "non_saturating", label_smoothing: float = 1.0,
-                 seed: int = 0, sample_every: int = 100, num_samples: int = 64,
+                 gp_weight: float = 10.0, seed: int = 0, sample_every: int = 100, num_samples: int = 64,
                  g_optimizer: torch.optim.Optimizer | None = None,
                  d_optimizer: torch.optim.Optimizer | None = None):
         if getattr(generator, "z_dim", None) is None:
@@ -116,6 +156,12 @@ class GANTrainer:
         get_generator_loss(generator_loss)  # validates the name
         self.generator_loss = generator_loss
         self.label_smoothing = check_real_label(label_smoothing)
+        self.gp_weight = check_positive_float(gp_weight, "gp_weight (the gradient penalty's weight)")
+        if generator_loss == "wasserstein" and self.label_smoothing != 1.0:
+            raise CourseKitError(
+                "Label smoothing is for a discriminator that outputs probabilities; a WGAN critic outputs "
+                "unbounded scores and has no targets to smooth: leave label_smoothing=1.0."
+            )
         self.lr_g, self.lr_d = check_positive_float(lr_g, "lr_g"), check_positive_float(lr_d, "lr_d")
         if isinstance(sample_every, bool) or not isinstance(sample_every, int) or sample_every < 0:
             raise CourseKitError(f"sample_every must be an integer >= 0, got {sample_every!r}.")
@@ -220,9 +266,15 @@ class GANTrainer:
         d_losses = []
         for _ in range(self.k):
             real, labels = next_batch()
-            d_stats = discriminator_step(self.generator, self.discriminator, self.d_optimizer,
-                                         real, self.noise(len(real)),
-                                         real_label=self.label_smoothing, labels=labels)
+            if self.generator_loss == "wasserstein":
+                alpha = torch.rand(len(real), generator=self._rng).to(self.device)
+                d_stats = critic_step(self.generator, self.discriminator, self.d_optimizer,
+                                      real, self.noise(len(real)), gp_weight=self.gp_weight,
+                                      alpha=alpha, labels=labels)
+            else:
+                d_stats = discriminator_step(self.generator, self.discriminator, self.d_optimizer,
+                                             real, self.noise(len(real)),
+                                             real_label=self.label_smoothing, labels=labels)
             self.d_updates += 1
             d_losses.append(d_stats["d_loss"])
         g_stats = generator_step(self.generator, self.discriminator, self.g_optimizer,
@@ -289,7 +341,7 @@ class GANTrainer:
             "discriminator": self.discriminator.state_dict(),
             "g_optimizer": self.g_optimizer.state_dict(),
             "d_optimizer": self.d_optimizer.state_dict(),
-            "config": {"k": self.k, "generator_loss": self.generator_loss,
+            "config": {"k": self.k, "generator_loss": self.generator_loss, "gp_weight": self.gp_weight,
                        "label_smoothing": self.label_smoothing, "lr_g": self.lr_g, "lr_d": self.lr_d,
                        "seed": self.seed, "sample_every": self.sample_every},
             "rng": self._rng.get_state(),
@@ -318,6 +370,7 @@ class GANTrainer:
         self.d_optimizer.load_state_dict(state["d_optimizer"])
         config = state["config"]
         self.k, self.generator_loss = config["k"], config["generator_loss"]
+        self.gp_weight = config.get("gp_weight", 10.0)
         self.label_smoothing, self.seed = config["label_smoothing"], config["seed"]
         self.lr_g, self.lr_d, self.sample_every = config["lr_g"], config["lr_d"], config["sample_every"]
         self._rng.set_state(state["rng"].cpu())

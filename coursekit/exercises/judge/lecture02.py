@@ -1,14 +1,17 @@
 """Lecture 02 (the linear explanation): the worst-case perturbation, FGSM in closed form for logistic
-regression, the smallest flipping eps.
+regression, the smallest flipping eps, robust training of logistic regression in closed form (deep).
 
 How an exercise is declared and judged: :mod:`coursekit.exercises.judge.exercise` and
 docs/CONVENTIONS.md ("Exercise registry"). Listed in :data:`coursekit.exercises.judge.registry.LECTURES`.
 """
 from __future__ import annotations
 
-import torch
+from functools import lru_cache
 
-from coursekit.exercises import probes
+import torch
+import torch.nn.functional as F
+
+from coursekit.exercises import harnesses, probes
 from coursekit.exercises.judge.exercise import Exercise, Misconception
 
 ASSIGNMENT = "02_linear_explanation"
@@ -17,8 +20,8 @@ EXERCISES: list[Exercise] = []
 
 # ---- 02 exercise 1: the worst-case perturbation
 
-def _worst_cases():
-    g = torch.Generator().manual_seed(4)
+def _worst_cases(seed: int = 0):
+    g = torch.Generator().manual_seed(4 + 1000 * seed)      # seed: the per-submission probe seed
     return [(torch.randn(1000, generator=g, dtype=torch.float64), 0.05),
             (torch.randn(50, generator=g), 0.3), (torch.tensor([0.5, -2.0, 3.0]), 0.1)]
 
@@ -38,7 +41,7 @@ EXERCISES.append(Exercise(
            "The best eta_i is +eps when w_i > 0 and -eps when w_i < 0: torch.sign does that.",
            "def worst_perturbation(w, eps):\n    return eps * torch.sign(w)"),
     fallback="w^T eta must reach its maximum eps * ||w||_1: every entry moves by eps in the direction of its weight's sign.",
-    forbidden=("coursekit.linear.fgsm_linear",),
+    forbidden=("coursekit.linear.worst_perturbation", "coursekit.linear.fgsm_linear",),
     atol=1e-9,
 ))
 
@@ -50,8 +53,8 @@ def _logit_ref(w, x, y, eps):
     return (x + eps * direction * torch.sign(w)).clamp(0, 1)
 
 
-def _logit_cases():
-    g = torch.Generator().manual_seed(5)
+def _logit_cases(seed: int = 0):
+    g = torch.Generator().manual_seed(5 + 1000 * seed)
     w = 0.01 * torch.randn(784, generator=g)
     x = torch.rand(16, 784, generator=g)
     y = torch.randint(0, 2, (16,), generator=g)
@@ -131,3 +134,97 @@ EXERCISES.append(Exercise(
 ))
 
 
+
+
+# ---- 02 exercise 4 (deep): robust logistic regression in closed form (Kolter & Madry)
+
+def _robust_ref(x, y, eps, steps, lr):
+    from coursekit import linear
+
+    return linear.train_binary_logistic(x, y, eps=eps, steps=steps, lr=lr)
+
+
+@lru_cache(maxsize=None)
+def _three_vs_five(n: int):
+    x, y = probes.digits(400)
+    keep = (y == 3) | (y == 5)
+    return x[keep][:n].flatten(1), (y[keep][:n] == 5).long()
+
+
+def _robust_cases():
+    x, y = _three_vs_five(60)
+    xs, ys = probes.rand(21, 30, 12), (probes.rand(22, 30) > 0.5).long()
+    return [(x, y, 0.1, 40, 0.5), (x, y, 0.0, 30, 0.5), (xs, ys, 0.05, 25, 1.0), (x[:40], y[:40], 0.2, 20, 0.3)]
+
+
+def _robust_wrong(where="inside", sign=1.0, norm="l1", labels="signed", bias_in_norm=False, reduce="mean",
+                  zero_grad=True, train_bias=True):
+    def wrong(x, y, eps, steps, lr):
+        w = torch.zeros(x.shape[1], requires_grad=True)
+        b = torch.zeros((), requires_grad=True)
+        optimizer = torch.optim.SGD([w, b] if train_bias else [w], lr=lr)
+        s = 2 * y.float() - 1 if labels == "signed" else y.float()
+        for _ in range(steps):
+            size = w.abs().sum() if norm == "l1" else w.norm()
+            size = size + b.abs() if bias_in_norm else size
+            margin = s * (x @ w + b)
+            if where == "inside":
+                losses = F.softplus(-(margin - sign * eps * size))
+                loss = losses.sum() if reduce == "sum" else losses.mean()
+            else:                                              # an L1 penalty beside the loss
+                loss = F.softplus(-margin).mean() + eps * size
+            if zero_grad:
+                optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return w.detach(), b.detach()
+    return wrong
+
+
+EXERCISES.append(Exercise(
+    assignment=ASSIGNMENT, exercise_id="ex-robust-logistic", function="train_robust_logistic",
+    title="Exercise 4 (robust logistic regression in closed form)", reference=_robust_ref, cases=_robust_cases,
+    misconceptions=[
+        Misconception(name="L1 penalty outside the loss", wrong=_robust_wrong(where="outside"), depth=0,
+                      hint="eps * ||w||_1 goes INSIDE the logistic loss, L(s * (w^T x + b) - eps * ||w||_1): it is the "
+                      "worst case of the attack, not a regularisation term added beside the loss."),
+        Misconception(name="the attack helps", wrong=_robust_wrong(sign=-1.0), depth=0,
+                      hint="The attack LOWERS the margin: subtract eps * ||w||_1 from s * (w^T x + b), do not add it."),
+        Misconception(name="L2 norm", wrong=_robust_wrong(norm="l2"),
+                      hint="An L-infinity attack of size eps lowers the margin by eps times the L1 norm of w (the sum of "
+                      "the absolute weights), not the L2 norm."),
+        Misconception(name="labels not signed", wrong=_robust_wrong(labels="raw"),
+                      hint="Turn the labels {0, 1} into signs s = 2y - 1 in {-1, +1}: with y = 0 the margin s * score vanishes."),
+        Misconception(name="bias in the norm", wrong=_robust_wrong(bias_in_norm=True),
+                      hint="Only the weights w meet the perturbation: the norm is ||w||_1, without the bias."),
+        Misconception(name="summed loss", wrong=_robust_wrong(reduce="sum"),
+                      hint="Average the loss over the examples (the mean): a sum makes the step grow with the data set."),
+        Misconception(name="gradients accumulate", wrong=_robust_wrong(zero_grad=False),
+                      hint="Reset the gradients (the optimiser's zero_grad) before each backward pass: otherwise the "
+                      "gradients of all earlier steps add up."),
+        Misconception(name="bias not trained", wrong=_robust_wrong(train_bias=False),
+                      hint="Train the bias too: give both w and b to the optimiser."),
+    ],
+    hints=("Write the loss first: the worst L-infinity perturbation lowers s * (w^T x + b) by exactly eps * ||w||_1, so "
+           "the robust loss is the logistic loss of that lowered margin. Then ordinary gradient descent.",
+           "Turn the labels into signs; start w and b at zero, both needing gradients, and give both to plain SGD. "
+           "Each step: the margin s * (x @ w + b) minus eps times the sum of |w|, the loss is the mean of softplus of "
+           "minus that margin; reset the gradients, backpropagate, step. Return both, detached.",
+           "def train_robust_logistic(x, y, eps, steps, lr):\n"
+           "    s = 2 * y.to(x.dtype) - 1\n"
+           "    w = torch.zeros(x.shape[1], requires_grad=True)\n"
+           "    b = torch.zeros((), requires_grad=True)\n"
+           "    optimizer = torch.optim.SGD([w, b], lr=lr)\n"
+           "    for _ in range(steps):\n"
+           "        margin = s * (x @ w + b) - eps * w.abs().sum()\n"
+           "        loss = F.softplus(-margin).mean()\n"
+           "        optimizer.zero_grad()\n"
+           "        loss.backward()\n"
+           "        optimizer.step()\n"
+           "    return w.detach(), b.detach()"),
+    fallback="Minimise the mean of softplus(-(s * (x @ w + b) - eps * ||w||_1)) with s = 2y - 1, from w = 0 and b = 0, "
+             "by `steps` steps of plain gradient descent (SGD, lr); return (w, b), detached.",
+    forbidden=("coursekit.linear.train_binary_logistic", "coursekit.linear.robust_logistic_loss",
+               "coursekit.linear.train_logistic_regression", "coursekit.training.train_classifier"),
+    harness=harnesses.weights_and_bias, shape="w of shape (n,) and a one-value b", atol=1e-5,
+))

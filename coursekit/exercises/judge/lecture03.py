@@ -1,5 +1,6 @@
 """Lecture 03 (defenses and transferability): the bypass loss, the inner step of fast adversarial
-training (stochastic: graded by bands), the transfer success rate.
+training (stochastic: graded by bands), an adversarial-training epoch (deep: PGD inner loop, outer step), the
+transfer success rate.
 
 How an exercise is declared and judged: :mod:`coursekit.exercises.judge.exercise` and
 docs/CONVENTIONS.md ("Exercise registry"). Listed in :data:`coursekit.exercises.judge.registry.LECTURES`.
@@ -11,7 +12,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from coursekit.exercises import probes
+from coursekit.exercises import harnesses, probes
 from coursekit.exercises.judge.exercise import Answer, Bands, Exercise, Misconception, Probe, Property
 
 ASSIGNMENT = "03_defenses_transferability"
@@ -71,7 +72,7 @@ EXERCISES.append(Exercise(
            "    return (leave_class + detector_weight * look_clean).mean()"),
     fallback="The loss is mean(-CE(classifier_logits, y) + detector_weight * softplus(detector_logits)): check the signs and the weight.",
     forbidden=("coursekit.defenses.bypass_loss", "coursekit.defenses.adaptive_attack"),
-    returns="scalar", atol=1e-5,
+    returns="scalar", atol=1e-5, gradient=True,
 ))
 
 
@@ -86,7 +87,7 @@ def _fast_at_ref(model, x, y, eps, alpha, generator):
     return attacks.project_linf(x_start.detach() + alpha * grad.sign(), x, eps).detach()
 
 
-def _fast_at_wrong(start="uniform", direction=1.0, project="x", use_generator=True):
+def _fast_at_wrong(start="uniform", direction=1.0, project="x", use_generator=True, step_from="start", grad_at="start"):
     from coursekit import attacks
 
     def wrong(model, x, y, eps, alpha, generator):
@@ -96,8 +97,9 @@ def _fast_at_wrong(start="uniform", direction=1.0, project="x", use_generator=Tr
             u = torch.rand(x.shape, generator=generator if use_generator else None)
             delta = u * eps if start == "positive" else (u * 2 - 1) * eps
         x_start = (x + delta).clamp(0, 1).requires_grad_(True)
-        (grad,) = torch.autograd.grad(F.cross_entropy(model(x_start), y), x_start)
-        stepped = x_start.detach() + direction * alpha * grad.sign()
+        at = x_start if grad_at == "start" else x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(at), y), at)
+        stepped = (x_start.detach() if step_from == "start" else x) + direction * alpha * grad.sign()
         if project == "none":
             return stepped
         return attacks.project_linf(stepped, x if project == "x" else x_start.detach(), eps).detach()
@@ -117,23 +119,35 @@ def _band_args(seed: int) -> tuple:
 
 
 def _fast_at_stats(out, args) -> dict:
+    """How strong the attack is, and how far it moved the pixels. ``inner_change`` (the mean |x_adv - x|
+    over pixels strictly inside (0, 1)) tells a step from the random start (|delta + alpha sign(g)| spreads
+    below eps) from a step taken again from x (every unclipped pixel lands exactly eps away)."""
     model, x, y = args[:3]
     with torch.no_grad():
         loss = F.cross_entropy(model(out), y).item()
         fooled = (model(out).argmax(1) != y).float().mean().item()
-    return {"adversarial_loss": loss, "fooled_fraction": fooled, "mean_abs_change": float((out - x).abs().mean())}
+    change = (out - x).abs()
+    inside = (out > 0) & (out < 1)
+    return {"adversarial_loss": loss, "fooled_fraction": fooled, "mean_abs_change": float(change.mean()),
+            "inner_change": float(change[inside].mean())}
 
 
-def _generator_probe(global_seed: int) -> Probe:
-    """The same arguments (and generator seed) under another global seed."""
+def _generator_probe(global_seed: int, generator_seed: int = 0) -> Probe:
+    """The same images under a given global seed and generator seed."""
     def args():
         x, y = probes.digits(64)
-        return probes.model("mnist_cnn"), x[:8], y[:8], 0.3, 0.375, torch.Generator().manual_seed(0)
+        return probes.model("mnist_cnn"), x[:8], y[:8], 0.3, 0.375, torch.Generator().manual_seed(generator_seed)
     return Probe(args=args, global_seed=global_seed)
 
 
 def _repeats_with_generator(answer: Answer) -> bool:
+    """The same generator gives the same result whatever torch's global seed."""
     return answer.same("generator-seed-123", "generator-seed-456")
+
+
+def _follows_the_generator(answer: Answer) -> bool:
+    """Another generator seed gives another result (an answer that seeds its own generator does not)."""
+    return not answer.same("generator-seed-123", "other-generator-seed")
 
 
 def _within_ball(answer: Answer) -> bool:
@@ -160,7 +174,13 @@ EXERCISES.append(Exercise(
         Misconception(name="random start without the generator", wrong=_fast_at_wrong(use_generator=False),
                       hint="Draw the random start with torch.rand(x.shape, generator=generator), so that the same generator "
                       "gives the same batch.",
-                      detect=lambda answer: not _repeats_with_generator(answer)),
+                      detect=lambda answer: not (_repeats_with_generator(answer) and _follows_the_generator(answer))),
+        Misconception(name="stepped from x", wrong=_fast_at_wrong(step_from="x"),
+                      hint="Take the step FROM the random start x' (x' + alpha * sign(gradient at x')), not from x: "
+                      "starting again from x throws the random start away."),
+        Misconception(name="gradient at x", wrong=_fast_at_wrong(grad_at="x"),
+                      hint="Take the gradient AT the random start x', not at the clean x: the point of the random "
+                      "start is a gradient from somewhere else in the eps-ball."),
     ],
     hints=("Three steps: a random start inside the eps-ball, one FGSM-like step of size alpha from there, "
            "and a projection back onto the eps-ball around the clean x.",
@@ -175,12 +195,14 @@ EXERCISES.append(Exercise(
     fallback="Random start U(-eps, eps) drawn with the generator, clip, one signed step of size alpha uphill, project onto the eps-ball around x.",
     forbidden=("coursekit.attacks.fgsm", "coursekit.attacks.pgd", "coursekit.defenses.make_adversarial",
                "coursekit.defenses.adversarial_training"),
-    bands=Bands(args=_band_args, stats=_fast_at_stats, seeds=40),
-    probes={"generator-seed-123": _generator_probe(123), "generator-seed-456": _generator_probe(456)},
+    bands=Bands(args=_band_args, stats=_fast_at_stats, seeds=40, min_margins={"inner_change": 0.002}),
+    probes={"generator-seed-123": _generator_probe(123), "generator-seed-456": _generator_probe(456),
+            "other-generator-seed": _generator_probe(123, generator_seed=1)},
     properties=[Property(holds=_within_ball, message="Stay in the eps-ball around x and in [0, 1]: project with "
                                                      "attacks.project_linf(x'', x, eps)."),
-                Property(holds=_repeats_with_generator,
-                         message="Use the generator for the random start so that runs repeat.")],
+                Property(holds=lambda answer: _repeats_with_generator(answer) and _follows_the_generator(answer),
+                         message="Draw the random start with the generator you are given (not torch's global "
+                                 "generator, nor one you seed yourself), so that runs repeat.")],
 ))
 
 
@@ -222,7 +244,7 @@ def _transfer_wrong(rate):
 
 EXERCISES.append(Exercise(
     assignment=ASSIGNMENT, exercise_id="ex3-transfer", function="transfer_success",
-    title="Exercise 3 (transfer success rate)", reference=_transfer_ref, cases=_transfer_cases,
+    title="Exercise 4 (transfer success rate)", reference=_transfer_ref, cases=_transfer_cases,
     misconceptions=[
         Misconception(name="all examples", wrong=_transfer_wrong(lambda correct, fooled: fooled.float().mean()),
                       hint="Count only examples the TARGET gets right when clean: its own mistakes are not the attack's success."),
@@ -248,3 +270,157 @@ EXERCISES.append(Exercise(
 
 
 
+
+
+# ---- 03 exercise 3 (deep): an adversarial-training epoch (PGD inner loop, outer step)
+
+def _epoch_ref(model, optimizer, x, y, eps, alpha, steps, batch_size, generator):
+    from coursekit import defenses
+
+    return defenses.adversarial_training_epoch(model, optimizer, x, y, eps=eps, alpha=alpha, steps=steps,
+                                               batch_size=batch_size, generator=generator)
+
+
+def _epoch_cases():
+    x, y = probes.digits(64)
+    return [(0, "sgd", x[:32], y[:32], 0.2, 0.08, 3, 16, torch.Generator().manual_seed(0)),
+            (1, "adam", x[32:56], y[32:56], 0.1, 0.04, 2, 8, torch.Generator().manual_seed(1)),
+            (2, "sgd", x[:16], y[:16], 0.3, 0.1, 1, 16, torch.Generator().manual_seed(2))]
+
+
+def _epoch_wrong(inner="pgd", random_start=True, leak=False, zero_grad=True, returns="mean", use_generator=True,
+                 direction=1.0, project="x"):
+    from coursekit import attacks
+
+    def wrong(model, optimizer, x, y, eps, alpha, steps, batch_size, generator):
+        losses = []
+        for start in range(0, len(x), batch_size):
+            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            if zero_grad and leak:
+                optimizer.zero_grad()
+            model.eval()
+            if random_start:
+                u = torch.rand(xb.shape, generator=generator if use_generator else None)
+                x_adv = (xb + (2 * u - 1) * eps).clamp(0, 1)
+            else:
+                x_adv = xb.clone()
+            for _ in range(0 if inner == "clean" else (1 if inner == "fgsm" else steps)):
+                x_adv = x_adv.detach().requires_grad_(True)
+                loss = F.cross_entropy(model(x_adv), yb)
+                if leak:                        # backward() fills the weights' .grad too
+                    loss.backward()
+                    grad = x_adv.grad
+                else:
+                    (grad,) = torch.autograd.grad(loss, x_adv)
+                stepped = x_adv.detach() + direction * alpha * grad.sign()
+                x_adv = attacks.project_linf(stepped, xb, eps) if project == "x" else stepped.clamp(0, 1)
+            model.train()
+            loss = F.cross_entropy(model(x_adv.detach()), yb)
+            if zero_grad and not leak:
+                optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        return losses[-1] if returns == "last" else sum(losses) / len(losses)
+    return wrong
+
+
+def _epoch_probe(global_seed: int, generator_seed: int = 5) -> Probe:
+    def args():
+        x, y = probes.digits(64)
+        return 3, "sgd", x[:8], y[:8], 0.2, 0.08, 1, 8, torch.Generator().manual_seed(generator_seed)
+    return Probe(args=args, global_seed=global_seed)
+
+
+def _epoch_honours_its_generator(answer: Answer) -> bool:
+    return answer.same("generator-seed-123", "generator-seed-456") and \
+        not answer.same("generator-seed-123", "other-generator-seed")
+
+
+def _epoch_band_args(seed: int) -> tuple:
+    x, y = probes.digits(64)
+    return seed, "sgd", x[:32], y[:32], 0.2, 0.08, 3, 16, torch.Generator().manual_seed(seed)
+
+
+def _epoch_stats(out, args) -> dict:
+    """The loss the answer returned and how far the epoch moved the weights."""
+    from coursekit.exercises.harnesses import flat, fresh_tiny_cnn
+
+    start, _ = fresh_tiny_cnn(args[0], args[1])
+    return {"returned_loss": float(out[-1]), "weight_change": float((out[:-1] - flat(start)).norm())}
+
+
+EXERCISES.append(Exercise(
+    assignment=ASSIGNMENT, exercise_id="ex-at-epoch", function="adversarial_training_epoch",
+    title="Exercise 3 (an adversarial-training epoch)", reference=_epoch_ref, cases=_epoch_cases,
+    misconceptions=[
+        Misconception(name="no inner max", wrong=_epoch_wrong(inner="clean", random_start=False), depth=0,
+                      hint="The outer step must train on ADVERSARIAL examples: run the PGD inner loop on each batch "
+                      "first, then take the optimiser step on the attacked batch."),
+        Misconception(name="trained on the random start only", wrong=_epoch_wrong(inner="clean"), depth=0,
+                      hint="The random start is only where PGD begins: take the `steps` signed gradient steps (with "
+                      "the projection) before the optimiser step."),
+        Misconception(name="one step instead of PGD", wrong=_epoch_wrong(inner="fgsm"),
+                      hint="The inner loop takes `steps` PGD steps, not one: one step is FGSM training, which can "
+                      "overfit to FGSM (see the demo below)."),
+        Misconception(name="no random start", wrong=_epoch_wrong(random_start=False),
+                      hint="Start PGD from a random point of the eps-ball: uniform noise in [-eps, eps] drawn with the "
+                      "generator, added to the batch and clipped to [0, 1]."),
+        Misconception(name="inner gradients leak into the weights", wrong=_epoch_wrong(leak=True),
+                      hint="Calling backward on the loss inside the PGD loop also fills the weights' .grad, and the "
+                      "outer step then uses it: take the input gradient with torch.autograd.grad, or reset the "
+                      "gradients right before the outer backward pass."),
+        Misconception(name="gradients accumulate", wrong=_epoch_wrong(zero_grad=False),
+                      hint="Reset the gradients (the optimiser's zero_grad) before each outer backward pass: otherwise "
+                      "every batch's gradients add up."),
+        Misconception(name="inner loop descends", wrong=_epoch_wrong(direction=-1.0), depth=0,
+                      hint="The inner loop must go UP the loss (the worst case, + alpha * sign(grad)); going down makes "
+                      "the examples easier, not harder."),
+        Misconception(name="no projection in the inner loop", wrong=_epoch_wrong(project="none"),
+                      hint="Project each PGD step back onto the eps-ball around the clean batch with attacks.project_linf."),
+        Misconception(name="returns the last batch's loss", wrong=_epoch_wrong(returns="last"), depth=2,
+                      hint="Return the mean of the batch losses over the whole epoch, not the last batch's loss."),
+        Misconception(name="random start without the generator", wrong=_epoch_wrong(use_generator=False),
+                      hint="Draw the random starts with the generator you are given (torch.rand(..., "
+                      "generator=generator)): the same generator must give the same epoch.",
+                      detect=lambda answer: not _epoch_honours_its_generator(answer)),
+    ],
+    hints=("For each batch, in order: the inner max (PGD from a random start drawn with the generator: `steps` signed "
+           "steps of alpha, projected onto the eps-ball around the clean batch), then the outer min (one optimiser "
+           "step on the cross-entropy of the attacked batch). Return the mean batch loss.",
+           "Loop over the batches in order. Inner max, model in eval mode: the random start (uniform in [-eps, eps] "
+           "from the generator, clipped), then `steps` times the input gradient with torch.autograd.grad (a backward "
+           "pass would also fill the weights' gradients), a signed step of alpha and the projection around the clean "
+           "batch. Outer min, model in train mode: the cross-entropy of the attacked batch, reset the gradients, "
+           "backpropagate, step; keep each batch's loss as a float and return their mean.",
+           "def adversarial_training_epoch(model, optimizer, x, y, eps, alpha, steps, batch_size, generator):\n"
+           "    losses = []\n"
+           "    for start in range(0, len(x), batch_size):\n"
+           "        xb, yb = x[start:start + batch_size], y[start:start + batch_size]\n"
+           "        model.eval()\n"
+           "        x_adv = (xb + (2 * torch.rand(xb.shape, generator=generator) - 1) * eps).clamp(0, 1)\n"
+           "        for _ in range(steps):\n"
+           "            x_adv = x_adv.detach().requires_grad_(True)\n"
+           "            (grad,) = torch.autograd.grad(F.cross_entropy(model(x_adv), yb), x_adv)\n"
+           "            x_adv = attacks.project_linf(x_adv.detach() + alpha * grad.sign(), xb, eps)\n"
+           "        model.train()\n"
+           "        loss = F.cross_entropy(model(x_adv), yb)\n"
+           "        optimizer.zero_grad()\n"
+           "        loss.backward()\n"
+           "        optimizer.step()\n"
+           "        losses.append(loss.item())\n"
+           "    return sum(losses) / len(losses)"),
+    fallback="For each batch in order: PGD (a random start from the generator, `steps` signed steps of alpha, projection "
+             "onto the eps-ball around the clean batch), then one optimiser step on the attacked batch's cross-entropy "
+             "(gradients reset first); return the mean of the batch losses.",
+    forbidden=("coursekit.attacks.pgd", "coursekit.attacks.fgsm", "coursekit.defenses.make_adversarial",
+               "coursekit.defenses.adversarial_training", "coursekit.defenses.adversarial_training_epoch",
+               "coursekit.training.train_classifier"),
+    harness=harnesses.adversarial_epoch, atol=1e-4, shape="the same parameters as the model (and a float loss)",
+    probes={"generator-seed-123": _epoch_probe(123), "generator-seed-456": _epoch_probe(456),
+            "other-generator-seed": _epoch_probe(123, generator_seed=6)},
+    properties=[Property(holds=_epoch_honours_its_generator,
+                         message="Draw the random starts with the generator you are given (not torch's global "
+                                 "generator, nor one you seed yourself), so that runs repeat.")],
+    bands=Bands(args=_epoch_band_args, stats=_epoch_stats, seeds=40, min_margin=0.01),
+))
