@@ -49,6 +49,9 @@ def make_course(dest: Path, assignment: str, n: int) -> Path:
 def run(assignment: str, n: int, workers: int, dask=None, sandbox: bool = True) -> dict:
     from coursekit import grading
 
+    from coursekit.sandbox import job
+
+    job._KITS.clear()   # every row pays for preparing the assignment, as a fresh `coursekit autograde` does
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         course = make_course(Path(tmp) / "course", assignment, n)
         if not sandbox:  # plain nbgrader needs the assignment in the gradebook first (not timed)

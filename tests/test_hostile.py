@@ -346,9 +346,9 @@ def graded_corpus(tmp_path_factory):
         before = {"solutions": _tree_hash(course / "solutions"), "submitted": _tree_hash(course / "submitted"),
                   "config": hashlib.sha256((course / "nbgrader_config.py").read_bytes()).hexdigest()}
         others = sorted(s for s in EXPECTED if s != "alice_correct")
-        results = grading.autograde(course, A, others, workers=2, limits=LIMITS)
+        results = grading.autograde(course, A, others, workers=3, limits=LIMITS)
         later = grading.autograde(course, A, sorted(LATER), limits=LIMITS)
-        judged = grading.autograde(course, J, sorted(EXPECTED_JUDGED), workers=2, limits=LIMITS, judge="stub_judge")
+        judged = grading.autograde(course, J, sorted(EXPECTED_JUDGED), workers=3, limits=LIMITS, judge="stub_judge")
     finally:
         os.environ.pop("COURSEKIT_TEST_SECRET", None)
         sys.path.remove(str(HERE))

@@ -38,14 +38,32 @@ from coursekit.sandbox.submission import (is_solution, load_submission, nbgrader
 JOB_WALL_FACTOR = 3   # a whole submission may take this many times its notebooks' time limit (then it is stopped)
 
 
+_KITS: dict[tuple, dict] = {}     # prepared assignments, by name and the content of their sources
+
+
 def prepare_assignment(root: Path, assignment: str) -> dict:
     """Everything a worker needs to grade ``assignment`` (self-contained: works on another machine).
 
     Runs ``nbgrader generate_assignment`` once in a private folder: the released notebooks and a
     gradebook with the assignment's structure, each cell's full source (hidden tests included) and no
-    students.
+    students. The result is kept for as long as the sources and the configuration stay the same.
     """
     root = Path(root)
+    key = (assignment, _digest(root, assignment))     # the folder it lives in does not matter
+    if key not in _KITS:
+        _KITS[key] = _prepare(root, assignment)
+    return _KITS[key]
+
+
+def _digest(root: Path, assignment: str) -> str:
+    h = hashlib.sha256((root / "nbgrader_config.py").read_bytes())
+    for p in sorted((root / "solutions" / assignment).rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+def _prepare(root: Path, assignment: str) -> dict:
     src = root / "solutions" / assignment
     with tempfile.TemporaryDirectory(prefix="coursekit-prep-") as tmp:
         prep = Path(tmp)
