@@ -1,10 +1,11 @@
 """Shared fixtures and the suite's scheduling.
 
-- ``make test`` / ``make test-fast`` run ``pytest -n 2 --dist loadgroup``: every test that uses a
-  module-scoped fixture of its own module (a graded corpus, a built site, a running JupyterLab,
-  a trained detector) is put in one xdist group, so that fixture is computed once, not once per
-  worker; the ``slow`` tests (notebooks executed, submissions autograded) are collected first, so
-  the long ones start early and the short ones fill the gaps at the end.
+- ``make test`` / ``make test-fast`` run ``pytest -n 2 --dist loadgroup``: a test module that
+  defines a module-scoped fixture (a graded corpus, a built site, a running JupyterLab, a trained
+  detector) runs on one worker (:func:`pytest_xdist_make_scheduler`), so that fixture is computed
+  once, not once per worker; the other tests are spread one by one. The modules with ``slow``
+  tests (notebooks executed, submissions autograded) are collected first, so the long work starts
+  early and the short tests fill the gaps at the end.
 - Under xdist each worker's torch gets ``cores // workers`` threads (and its kernels, through
   ``OMP_NUM_THREADS``): two workers with two threads each on two cores only contend.
 """
@@ -94,26 +95,50 @@ def pytest_configure(config):
         torch.set_num_threads(threads)
 
 
-def _uses_own_module_fixture(item) -> bool:
-    """Does the test use a module-scoped fixture defined in its own module (not conftest)?"""
-    info = getattr(item, "_fixtureinfo", None)
-    module = getattr(item, "module", None)
-    if info is None or module is None:
-        return False
-    for defs in info.name2fixturedefs.values():
-        fixture = defs[-1]
-        if fixture.scope == "module" and getattr(fixture.func, "__module__", None) == module.__name__:
-            return True
-    return False
+def modules_with_module_fixtures(folder: Path) -> set[str]:
+    """The test modules (``tests/test_x.py``) that define a module-scoped fixture (read with ``ast``)."""
+    import ast
+
+    found = set()
+    for path in sorted(folder.glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            for decorator in getattr(node, "decorator_list", []):
+                if isinstance(decorator, ast.Call) and any(
+                        k.arg == "scope" and getattr(k.value, "value", None) == "module" for k in decorator.keywords):
+                    found.add(path.relative_to(folder.parent).as_posix())
+    return found
 
 
-@pytest.hookimpl(trylast=True)     # after any plugin that reorders
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` (make test): xdist's ``load``, except that a module with module-scoped
+    fixtures is one unit of work, so its fixtures (a graded corpus, a built site, a running
+    JupyterLab) are computed once, on one worker. (xdist's own ``xdist_group`` grouping rewrites
+    ``item._nodeid``, which pytest 9 no longer reads: the marks would be ignored.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    grouped = modules_with_module_fixtures(Path(__file__).parent)
+
+    class ModuleFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in grouped else nodeid
+
+    config.option.loadscopereorder = False        # keep the collection order (slow modules first)
+    return ModuleFixtureScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Group tests that share an expensive module fixture; put the slow tests first (see the docstring)."""
+    """Under xdist, the modules with the most slow tests first (whole modules move, never single
+    tests, so a module's fixtures are set up once); the order is the same on every worker."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    slow: dict[str, int] = {}
     for item in items:
-        if _uses_own_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)     # stable: slow first
+        module = item.nodeid.split("::", 1)[0]
+        slow[module] = slow.get(module, 0) + (item.get_closest_marker("slow") is not None)
+    items.sort(key=lambda item: -slow[item.nodeid.split("::", 1)[0]])       # stable within a module
 
 
 def pytest_terminal_summary(terminalreporter, config):
