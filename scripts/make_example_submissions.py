@@ -58,12 +58,17 @@ MISTAKES = {
          "return -torch.log(torch.sigmoid(real_logits)).mean() - torch.log(1 - torch.sigmoid(fake_logits)).mean()"),
         # The saturating (minimax) cost mean log(1 - D(G(z))) instead of -mean log D(G(z)).
         ("ex3-ns-loss", "return F.softplus(-fake_logits).mean()", "return -F.softplus(fake_logits).mean()"),
+        # ReLU between D's layers instead of LeakyReLU(0.2): right shapes and logits, another discriminator.
+        ("ex4-ring-networks", "nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),", "nn.Linear(hidden, hidden), nn.ReLU(),"),
     ],
     "05_gan_training_tips": [
         # Fakes not detached in the discriminator steps: D's loss sends gradients into G.
         ("ex1-training-step", "fake = G(z).detach()", "fake = G(z)"),
         # Two-sided smoothing: the fake targets become 1 - smooth instead of 0.
         ("ex2-smoothing", "torch.zeros_like(fake_logits)", "torch.full_like(fake_logits, 1 - smooth)"),
+        # The generator step reuses the last discriminator noise batch instead of drawing a fresh one.
+        ("ex4-training-loop", "        z = torch.randn(batch_size, G.z_dim, generator=gen)\n        g_loss",
+         "        g_loss"),
     ],
     "06_gan_applications": [
         # A squared error instead of the L1 round-trip error of CycleGAN.

@@ -167,3 +167,105 @@ def adversarial_epoch(answer, model_seed: int, optimiser: str, x, y, eps, alpha,
     if not isinstance(loss, float):                       # numpy's float64 is a float too
         raise AnswerFormError("adversarial_training_epoch must return the mean of the batch losses as a Python float.")
     return torch.cat([flat(model), torch.tensor([float.__float__(loss)], dtype=torch.float64)])
+
+
+# ---- 04 exercise 4: the generator and the discriminator for the 2-D ring
+
+def _reinitialise(module: torch.nn.Module, g: torch.Generator) -> int:
+    """Give every nn.Linear of ``module`` (in registration order) weights drawn from ``g``: two answers
+    with the same layers then compute the same function, whatever order they created their layers in.
+    Returns the number of linear layers."""
+    linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+    if not linears:
+        raise AnswerFormError("Build G and D from nn.Linear layers (and activations between them).")
+    with torch.no_grad():
+        for layer in linears:
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * (2.0 / layer.in_features) ** 0.5)
+            if layer.bias is not None:
+                layer.bias.copy_(0.1 * torch.randn(layer.bias.shape, generator=g))
+    return len(linears)
+
+
+def _pair(built, name: str = "ring_networks"):
+    if not (isinstance(built, (tuple, list)) and len(built) == 2
+            and all(isinstance(m, torch.nn.Module) for m in built)):
+        raise AnswerFormError(f"{name} must return a pair (G, D) of torch.nn.Module objects.")
+    return built
+
+
+def ring_networks_signature(answer, z_dim: int, hidden: int, seed: int) -> torch.Tensor:
+    """Build the answer's (G, D), give their linear layers weights drawn from ``seed``, and return what
+    they compute as one tensor: [fresh modules per call, gradient reaches every G parameter through D,
+    linear layers in G, in D, G on noise (64, 2), G on noise x 10 (an output head that squashes shows),
+    D on points (64,)]."""
+    G, D = _pair(answer(z_dim, hidden))
+    again = _pair(answer(z_dim, hidden))
+    fresh = float(again[0] is not G and again[1] is not D)
+    if getattr(G, "z_dim", None) != z_dim:
+        raise AnswerFormError("G needs the length of its noise as its attribute z_dim (a trainer reads G.z_dim to "
+                              "draw noise).")
+    g = torch.Generator().manual_seed(seed)
+    layers = [_reinitialise(G, g), _reinitialise(D, g)]
+    z = torch.randn(64, z_dim, generator=g)
+    x = 2.5 * torch.randn(64, 2, generator=g)
+    points = G(z)
+    if not isinstance(points, torch.Tensor) or tuple(points.shape) != (64, 2):
+        raise AnswerFormError("G must map noise (N, z_dim) to points (N, 2).")
+    logits = D(x)
+    if isinstance(logits, torch.Tensor) and tuple(logits.shape) == (64, 1):
+        raise AnswerFormError("D must return one logit per example as shape (N,), not (N, 1): squeeze the last "
+                              "dimension (the losses compare it with one target per example).")
+    if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (64,):
+        raise AnswerFormError("D must map points (N, 2) to one logit per example, shape (N,).")
+    G.zero_grad()
+    D(G(z)).mean().backward()
+    reaches = float(all(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in G.parameters()))
+    with torch.no_grad():
+        far = G(10 * z)
+    head = torch.tensor([fresh, reaches, *layers], dtype=torch.float64)
+    return torch.cat([head, points.detach().double().flatten(), far.double().flatten(),
+                      logits.detach().double().flatten()])
+
+
+# ---- 05 exercise 4: the training loop
+
+def loop_models(model_seed: int):
+    """The toy G and D of the loop exercise, initialised from ``model_seed`` without touching torch's global
+    random state (so that an answer drawing from the global generator shows it under two global seeds)."""
+    with torch.random.fork_rng(devices=[]):
+        return toy_models(model_seed)
+
+
+def training_loop(answer, model_seed: int, seed: int, steps: int, k: int, batch_size: int, lr: float) -> torch.Tensor:
+    """Fresh toy G and D from ``model_seed``; the answer trains them on the ring for ``steps`` steps with
+    ``seed``. Returns [the d_loss and g_loss histories, backward passes into G and into D per parameter and
+    step, G's weights, D's weights, the energy distance of 500 samples to held-out ring data]."""
+    from coursekit.metrics.samples import energy_distance
+
+    G, D = loop_models(model_seed)
+    passes = {"G": 0, "D": 0}
+    hooks = [p.register_hook(lambda grad, who=who: passes.__setitem__(who, passes[who] + 1))
+             for who, model in (("G", G), ("D", D)) for p in model.parameters()]
+    try:
+        history = answer(G, D, ring(), steps, k=k, batch_size=batch_size, lr=lr, seed=seed)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if not isinstance(history, dict) or not {"d_loss", "g_loss"} <= set(history):
+        raise AnswerFormError("train_gan must return the history: a dict with the lists 'd_loss' and 'g_loss'.")
+    for key in ("d_loss", "g_loss"):
+        values = history[key]
+        if not isinstance(values, list) or len(values) != steps or not all(isinstance(v, float) for v in values):
+            raise AnswerFormError(f"history['{key}'] must be a list of Python floats (loss.item()), one per step.")
+    per_step = [passes[who] / (len(list(model.parameters())) * steps) for who, model in (("G", G), ("D", D))]
+    with torch.no_grad():
+        samples = G(torch.randn(500, G.z_dim, generator=torch.Generator().manual_seed(5)))
+    return torch.cat([torch.tensor(history["d_loss"] + history["g_loss"] + per_step, dtype=torch.float64),
+                      flat(G), flat(D), torch.tensor([energy_distance(samples, held_out_ring())], dtype=torch.float64)])
+
+
+@lru_cache(maxsize=None)
+def held_out_ring() -> torch.Tensor:
+    from coursekit import data
+
+    return data.toy_2d("ring", 500, seed=1)

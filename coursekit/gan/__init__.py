@@ -9,9 +9,10 @@
 - :mod:`coursekit.gan.vbn`: ``VirtualBatchNorm``;
 - :mod:`coursekit.gan.models`: ``DCGANGenerator`` / ``DCGANDiscriminator`` for
   MNIST, ``ConditionalGenerator`` / ``ConditionalDiscriminator``,
-  ``MLPGenerator`` / ``MLPDiscriminator`` for 2-D toys, ``generate``;
+  ``MLPGenerator`` / ``MLPDiscriminator`` for 2-D toys (``mlp_pair`` builds both), ``generate``;
 - :mod:`coursekit.gan.training`: ``discriminator_step``, ``critic_step`` (WGAN-GP),
-  ``generator_step`` (one step each, as in Goodfellow et al. 2014) and ``GANTrainer``
+  ``generator_step`` (one step each, as in Goodfellow et al. 2014), ``train_gan`` (Algorithm 1
+  as one plain loop) and ``GANTrainer``
   (k D steps, separate learning rates, label smoothing, WGAN-GP, seeded, checkpoints);
 - :mod:`coursekit.gan.study`: tips switched on and off over seeds on the ring (lecture 05);
 - ``energy_distance``, ``mode_coverage``, ``digit_quality``: checks on samples, from
@@ -43,9 +44,10 @@ from coursekit.gan.models import (
     check_noise,
     generate,
     is_conditional,
+    mlp_pair,
 )
 from coursekit.gan.theory import jensen_shannon_divergence, optimal_discriminator, value_at_optimal_discriminator
-from coursekit.gan.training import GANTrainer, critic_step, discriminator_step, generator_step
+from coursekit.gan.training import GANTrainer, critic_step, discriminator_step, generator_step, train_gan
 from coursekit.gan.vbn import VirtualBatchNorm
 from coursekit.metrics.samples import ModeCoverage, digit_quality, energy_distance, mode_coverage
 
@@ -55,7 +57,7 @@ __all__ = [
     "non_saturating_generator_loss", "wgan_critic_loss", "wgan_generator_loss", "gradient_penalty",
     "ModeCoverage", "digit_quality", "energy_distance",
     "mode_coverage", "ConditionalDiscriminator", "ConditionalGenerator", "DCGANDiscriminator",
-    "DCGANGenerator", "MLPDiscriminator", "MLPGenerator", "check_noise", "generate",
-    "is_conditional", "GANTrainer", "critic_step", "discriminator_step", "generator_step", "VirtualBatchNorm",
+    "DCGANGenerator", "MLPDiscriminator", "MLPGenerator", "mlp_pair", "check_noise", "generate",
+    "is_conditional", "GANTrainer", "train_gan", "critic_step", "discriminator_step", "generator_step", "VirtualBatchNorm",
     "jensen_shannon_divergence", "optimal_discriminator", "value_at_optimal_discriminator",
 ]

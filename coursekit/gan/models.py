@@ -222,6 +222,17 @@ class MLPDiscriminator(nn.Module):
         return self.net(x).squeeze(1)
 
 
+def mlp_pair(z_dim: int = 4, hidden: int = 64) -> tuple[MLPGenerator, MLPDiscriminator]:
+    """A fresh generator and discriminator for a 2-D toy (lecture 04's exercise), G built first::
+
+        G: z (N, z_dim) -> Linear, ReLU -> Linear, ReLU -> Linear -> points (N, 2)     (linear head)
+        D: x (N, 2) -> Linear, LeakyReLU(0.2) -> Linear, LeakyReLU(0.2) -> Linear -> logits (N,)
+
+    with ``hidden`` units per hidden layer: G's linear output reaches anywhere in the plane, D's
+    logit has no sigmoid (the losses take logits)."""
+    return MLPGenerator(z_dim=z_dim, hidden=hidden), MLPDiscriminator(hidden=hidden)
+
+
 # ---------------------------------------------------------------- sampling
 
 def is_conditional(model: nn.Module) -> bool:

@@ -80,10 +80,10 @@ def _ring_data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 def ring_models(seed: int, *, z_dim: int = 4, hidden: int = 64):
     """The study's generator and discriminator, initialised from ``seed``."""
-    from coursekit.gan.models import MLPDiscriminator, MLPGenerator
+    from coursekit.gan.models import mlp_pair
 
     torch.manual_seed(seed)
-    return MLPGenerator(z_dim=z_dim, hidden=hidden), MLPDiscriminator(hidden=hidden)
+    return mlp_pair(z_dim, hidden)
 
 
 def _settings(settings: Mapping) -> dict:
@@ -257,19 +257,21 @@ def spread(samples: torch.Tensor) -> float:
     return float((samples - samples.mean(0)).norm(dim=1).mean())
 
 
-def plot_snapshots(history: Mapping, indices: Sequence[int], *, title: str, reference: torch.Tensor | None = None):
+def plot_snapshots(history: Mapping, indices: Sequence[int], *, title: str, reference: torch.Tensor | None = None,
+                   labels: Sequence[str] | None = None):
     """Scatter the generator's samples (red) over the data (blue) at snapshots ``indices`` of a
-    trainer's ``history`` (``"samples"``, ``"sample_steps"``); each panel titled with its step and
-    the modes it covers."""
+    trainer's ``history`` (``"samples"``, ``"sample_steps"``); each panel titled with its step (or its
+    entry of ``labels``) and the modes it covers."""
     import matplotlib.pyplot as plt
 
     reference = _ring_data()[1] if reference is None else reference
     fig, axes = plt.subplots(1, len(indices), figsize=(2.8 * len(indices), 3.1), squeeze=False)
-    for ax, i in zip(axes[0], indices):
+    for position, (ax, i) in enumerate(zip(axes[0], indices)):
         samples = history["samples"][i]
         ax.scatter(reference[:, 0], reference[:, 1], s=2, alpha=0.3, label="data")
         ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.5, color="tab:red", label="G(z)")
-        ax.set_title(f"step {history['sample_steps'][i]}: {summarise_samples(samples)['modes']}/8 modes", fontsize=9)
+        label = labels[position] if labels else f"step {history['sample_steps'][i]}"
+        ax.set_title(f"{label}: {summarise_samples(samples)['modes']}/8 modes", fontsize=9)
         # Each panel zooms to its samples (at least the ring's box): a wide early cloud must not shrink the rest.
         limit = max(3.0, 1.05 * float(samples.abs().max(1).values.quantile(0.99)))
         ax.set_xlim(-limit, limit); ax.set_ylim(-limit, limit)

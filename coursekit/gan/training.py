@@ -111,6 +111,51 @@ def generator_step(generator: nn.Module, discriminator: nn.Module,
     return {"g_loss": g_loss.item()}
 
 
+def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor, steps: int, k: int = 1,
+              batch_size: int = 64, lr: float = 1e-3, seed: int = 0) -> dict:
+    """Algorithm 1 of Goodfellow et al. (2014) as one plain loop (lecture 05's exercise).
+
+    Two Adam optimisers (``lr``, betas (0.5, 0.999)); every random draw comes from one
+    ``torch.Generator`` seeded with ``seed``, in this order::
+
+        for each of the steps:
+            k times:  real = data[randint(len(data), (batch_size,))]; z = randn(batch_size, z_dim)
+                      descend discriminator_loss(D(real), D(G(z).detach()))     # G held fixed
+            once:     z = randn(batch_size, z_dim)
+                      descend non_saturating_generator_loss(D(G(z)))             # through D into G
+
+    data ``(N, d)`` (points or images); the models train in place. Returns the history
+    ``{"d_loss": [mean of the k D losses per step], "g_loss": [...]}`` (Python floats).
+    :class:`GANTrainer` is the full-featured version (label smoothing, WGAN-GP, samples, checkpoints).
+    """
+    steps, k, batch_size = check_int(steps, "steps"), check_int(k, "k"), check_int(batch_size, "batch_size")
+    lr = check_positive_float(lr, "lr")
+    if not isinstance(data, torch.Tensor) or len(data) < 1:
+        raise CourseKitError("data must be a tensor of real examples (N, ...).")
+    opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=(0.5, 0.999))
+    rng = torch.Generator().manual_seed(seed)
+    history: dict[str, list[float]] = {"d_loss": [], "g_loss": []}
+    for _ in range(steps):
+        d_losses = []
+        for _ in range(k):
+            real = data[torch.randint(len(data), (batch_size,), generator=rng)]
+            z = torch.randn(batch_size, generator.z_dim, generator=rng)
+            d_loss = discriminator_loss(discriminator(real), discriminator(generator(z).detach()))
+            opt_d.zero_grad()
+            d_loss.backward()
+            opt_d.step()
+            d_losses.append(d_loss.item())
+        z = torch.randn(batch_size, generator.z_dim, generator=rng)
+        g_loss = get_generator_loss("non_saturating")(discriminator(generator(z)))
+        opt_g.zero_grad()
+        g_loss.backward()
+        opt_g.step()
+        history["d_loss"].append(sum(d_losses) / k)
+        history["g_loss"].append(g_loss.item())
+    return history
+
+
 class GANTrainer:
     """Trains a generator against a discriminator and records what happens.
 

@@ -1,4 +1,5 @@
-"""Registry entries for lecture 04 (the GAN game): discriminator loss, optimal D, non-saturating cost.
+"""Registry entries for lecture 04 (the GAN game): discriminator loss, optimal D, non-saturating cost,
+the generator and discriminator for the 2-D ring.
 
 How an exercise is declared and judged: :mod:`coursekit.exercises.judge.exercise` and
 docs/CONVENTIONS.md ("Exercise registry"). Listed in :data:`coursekit.exercises.judge.registry.LECTURES`.
@@ -10,8 +11,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-from coursekit.exercises import probes
-from coursekit.exercises.judge.exercise import Answer, Exercise, Misconception, Probe
+from torch import nn
+
+from coursekit.exercises import harnesses, probes
+from coursekit.exercises.judge.exercise import Answer, Exercise, Misconception, Probe, Property
 
 ASSIGNMENT = "04_gan_game"
 EXERCISES: list[Exercise] = []
@@ -245,4 +248,98 @@ EXERCISES.append(Exercise(
     forbidden=GAN_LOSSES + ("coursekit.gan.training.generator_step", "coursekit.gan.losses.get_generator_loss"),
     returns="scalar", gradient=True,
     probes=_logit_probes(moderate=(torch.tensor([0.5, -1.0, 2.0]),), confident=(torch.tensor([-30.0, -40.0, 1.0]),)),
+))
+
+
+# ---- 04 exercise 4: the generator and the discriminator for the ring
+
+def _ring_ref(z_dim, hidden):
+    from coursekit import gan
+
+    return gan.mlp_pair(z_dim, hidden)
+
+
+def _ring_cases():          # (z_dim, hidden, seed of the weights the harness gives every linear layer)
+    return [(4, 64, 0), (2, 16, 1), (8, 32, 2)]
+
+
+def _ring_wrong(g_head=None, d_head=None, g_act=nn.ReLU, d_act=lambda: nn.LeakyReLU(0.2), hidden_layers=2,
+                width=None):
+    """The reference pair with one known mistake: a squashing head, a sigmoid on D, other activations, another
+    depth, or a hard-coded width."""
+    def build(z_dim, hidden):
+        def mlp(n_in, n_out, act, head):
+            layers, size = [], n_in
+            for _ in range(hidden_layers):
+                layers += [nn.Linear(size, width or hidden)] + ([act()] if act is not None else [])
+                size = width or hidden
+            layers.append(nn.Linear(size, n_out))
+            return nn.Sequential(*layers, *([head()] if head is not None else []))
+        G = mlp(z_dim, 2, g_act, g_head)
+        G.z_dim = z_dim
+        D = nn.Sequential(mlp(2, 1, d_act, d_head), nn.Flatten(0))
+        return G, D
+    return build
+
+
+def _ring_signature_head(answer: Answer) -> list[torch.Tensor]:
+    return [out[:4] for out in answer.cases]
+
+
+EXERCISES.append(Exercise(
+    assignment=ASSIGNMENT, exercise_id="ex4-ring-networks", function="ring_networks",
+    title="Exercise 4 (a generator and a discriminator for the ring)", reference=_ring_ref, cases=_ring_cases,
+    misconceptions=[
+        Misconception(name="tanh on the generator's output", wrong=_ring_wrong(g_head=nn.Tanh),
+                      hint="G's last layer must be linear: tanh squeezes every point into the square [-1, 1] x [-1, 1], "
+                      "and the ring has radius 2."),
+        Misconception(name="sigmoid on the generator's output", wrong=_ring_wrong(g_head=nn.Sigmoid),
+                      hint="G's last layer must be linear: a sigmoid keeps every point in [0, 1] x [0, 1], far from most "
+                      "of the ring (sigmoid outputs suit pixels in [0, 1], not points in the plane)."),
+        Misconception(name="ReLU on the generator's output", wrong=_ring_wrong(g_head=nn.ReLU),
+                      hint="No activation after G's last layer: a ReLU there leaves only points with non-negative "
+                      "coordinates, a quarter of the plane."),
+        Misconception(name="sigmoid on the discriminator's output", wrong=_ring_wrong(d_head=nn.Sigmoid),
+                      hint="D must return a logit, not a probability: the losses (gan.discriminator_loss and the "
+                      "generator's) apply the sigmoid themselves, stably. Remove the final sigmoid."),
+        Misconception(name="no activations between the layers", wrong=_ring_wrong(g_act=None, d_act=None),
+                      hint="Put an activation between the linear layers: without one, G is a single linear map of "
+                      "Gaussian noise (its output is Gaussian, never a ring) and D can only draw a straight line."),
+        Misconception(name="ReLU in the discriminator", wrong=_ring_wrong(d_act=nn.ReLU),
+                      hint="Use LeakyReLU(0.2) between D's layers, as DCGAN does: a ReLU passes no gradient where its "
+                      "units are off, so some of G's samples get no signal."),
+        Misconception(name="one hidden layer", wrong=_ring_wrong(hidden_layers=1),
+                      hint="Give each network TWO hidden layers of width `hidden` (three linear layers in all)."),
+        Misconception(name="hidden width hard-coded", wrong=_ring_wrong(width=64),
+                      hint="Use the argument `hidden` as the width of the hidden layers; do not hard-code a number."),
+    ],
+    hints=("G: noise -> two hidden layers with ReLU -> a linear layer to 2 numbers, a point anywhere in the plane "
+           "(no activation at the end). D: a point -> two hidden layers with LeakyReLU(0.2) -> a linear layer to "
+           "1 number per point, a logit (no sigmoid: the losses take logits).",
+           "Build each network as a sequence of linear layers and activations (G first, then D); give G the "
+           "attribute z_dim; make D return shape (N,) by flattening or squeezing its last dimension; build new "
+           "networks at every call.",
+           "from torch import nn\n\n\n"
+           "def ring_networks(z_dim, hidden):\n"
+           "    G = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(),\n"
+           "                      nn.Linear(hidden, hidden), nn.ReLU(),\n"
+           "                      nn.Linear(hidden, 2))\n"
+           "    G.z_dim = z_dim\n"
+           "    D = nn.Sequential(nn.Linear(2, hidden), nn.LeakyReLU(0.2),\n"
+           "                      nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),\n"
+           "                      nn.Linear(hidden, 1), nn.Flatten(0))\n"
+           "    return G, D"),
+    fallback="G: Linear(z_dim, hidden), ReLU, Linear(hidden, hidden), ReLU, Linear(hidden, 2), with the attribute z_dim; "
+    "D: Linear(2, hidden), LeakyReLU(0.2), Linear(hidden, hidden), LeakyReLU(0.2), Linear(hidden, 1), one logit "
+    "per point as shape (N,).",
+    forbidden=("coursekit.gan.models.mlp_pair", "coursekit.gan.models.MLPGenerator",
+               "coursekit.gan.models.MLPDiscriminator", "coursekit.gan.study", "torchgan"),
+    returns="any", atol=1e-5,
+    harness=harnesses.ring_networks_signature,
+    properties=[Property(holds=lambda answer: all(float(h[0]) == 1.0 for h in _ring_signature_head(answer)), depth=0,
+                         message="ring_networks must build NEW networks at every call (two calls, two pairs): a trainer "
+                                 "trains the modules it is given, so reused ones would arrive already trained."),
+                Property(holds=lambda answer: all(float(h[1]) == 1.0 for h in _ring_signature_head(answer)), depth=0,
+                         message="No gradient reaches G's parameters through D: do not detach, call .data, or wrap the "
+                                 "forward pass in torch.no_grad(), so that the generator can learn.")],
 ))

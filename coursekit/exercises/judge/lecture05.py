@@ -372,3 +372,193 @@ EXERCISES.append(Exercise(
                "coursekit.gan.vbn.VirtualBatchNorm._normalize"),
     atol=1e-4,
 ))
+
+
+# ---- 05 exercise 4: the whole training loop (Algorithm 1 with its optimisers, batches and noise)
+
+def _loop_ref(G, D, data, steps, k=1, batch_size=64, lr=1e-3, seed=0):
+    from coursekit import gan
+
+    return gan.train_gan(G, D, data, steps, k=k, batch_size=batch_size, lr=lr, seed=seed)
+
+
+def _loop_cases():          # (model seed, seed, steps, k, batch size, lr)
+    return [(0, 0, 3, 1, 32, 2e-3), (1, 1, 2, 3, 16, 1e-3), (2, 2, 4, 2, 32, 5e-3)]
+
+
+def _loop_wrong(detach=True, cost="non_saturating", optimiser="adam", optimisers_once=True, g_noise="fresh",
+                real="random", zero_grad_d=True, order="d_first", own_lr=None, own_k=None, noise_once=False):
+    """The reference loop with one known mistake switched on (the same order of random draws)."""
+    def wrong(G, D, data, steps, k=1, batch_size=64, lr=1e-3, seed=0):
+        from coursekit import gan
+
+        lr, k = own_lr or lr, own_k or k
+
+        def make():
+            if optimiser == "sgd":
+                return torch.optim.SGD(G.parameters(), lr=lr), torch.optim.SGD(D.parameters(), lr=lr)
+            return (torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999)),
+                    torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999)))
+
+        opt_g, opt_d = make()
+        rng = torch.Generator().manual_seed(seed)
+        fixed = torch.randn(batch_size, G.z_dim, generator=rng) if noise_once else None
+        history = {"d_loss": [], "g_loss": []}
+        for _ in range(steps):
+            if not optimisers_once:
+                opt_g, opt_d = make()
+
+            def d_steps():
+                losses, z = [], None
+                for _ in range(k):
+                    batch = (data[torch.randint(len(data), (batch_size,), generator=rng)] if real == "random"
+                             else data[:batch_size])
+                    z = fixed if noise_once else torch.randn(batch_size, G.z_dim, generator=rng)
+                    fake = G(z).detach() if detach else G(z)
+                    loss = gan.discriminator_loss(D(batch), D(fake))
+                    if zero_grad_d:
+                        opt_d.zero_grad()
+                    loss.backward()
+                    opt_d.step()
+                    losses.append(loss.item())
+                return losses, z
+
+            def g_step(last_z):
+                z = (fixed if noise_once else last_z if g_noise == "reused" and last_z is not None
+                     else torch.randn(batch_size, G.z_dim, generator=rng))
+                logits = D(G(z))
+                loss = (gan.non_saturating_generator_loss(logits) if cost == "non_saturating"
+                        else gan.minimax_generator_loss(logits))
+                opt_g.zero_grad()
+                loss.backward()
+                opt_g.step()
+                return loss.item()
+
+            if order == "g_first":
+                g_loss = g_step(None)
+                d_losses, _ = d_steps()
+            else:
+                d_losses, last_z = d_steps()
+                g_loss = g_step(last_z)
+            history["d_loss"].append(sum(d_losses) / len(d_losses))
+            history["g_loss"].append(g_loss)
+        return history
+    return wrong
+
+
+def _loop_args(seed: int):
+    return (0, seed, 60, 1, 64, 2e-3)           # the same models every time: only the random draws change
+
+
+def _loop_stats(out, args) -> dict:
+    """Band statistics of a seeded 60-step run from fixed models: the mean losses and how far each network
+    moved. An answer that draws its random numbers in another order lands inside."""
+    model_seed, steps = args[0], args[2]
+    G, D = harnesses.loop_models(model_seed)
+    g0, d0 = harnesses.flat(G), harnesses.flat(D)
+    d_losses, g_losses = out[:steps], out[steps:2 * steps]
+    weights = out[2 * steps + 2:-1]
+    return {"d_loss_mean": float(d_losses.mean()), "g_loss_mean": float(g_losses.mean()),
+            "g_weight_change": float((weights[:len(g0)] - g0).norm()),
+            "d_weight_change": float((weights[len(g0):] - d0).norm())}
+
+
+def _passes_into_g_per_step(answer: Answer) -> float:
+    steps = _loop_cases()[1][2]
+    return float(answer.on("case-1")[2 * steps])      # case 1: k = 3, so undetached fakes show
+
+
+def _uses_the_global_generator(answer: Answer) -> bool:
+    """The same seed under two global seeds gives two different runs: the answer draws from torch's global
+    random generator instead of a torch.Generator seeded with ``seed``."""
+    return not answer.same("seed-3-global-1", "seed-3-global-2")
+
+
+EXERCISES.append(Exercise(
+    assignment=ASSIGNMENT, exercise_id="ex4-training-loop", function="train_gan",
+    title="Exercise 4 (the training loop)", reference=_loop_ref, cases=_loop_cases,
+    misconceptions=[
+        Misconception(name="seed ignored", depth=0,
+                      hint="Draw every random number (batch indices, noise) from ONE torch.Generator seeded with `seed` "
+                      "(generator=... in torch.randint and torch.randn), not from torch's global generator: the same "
+                      "seed must give the same run.",
+                      detect=_uses_the_global_generator),
+        Misconception(name="fakes not detached", wrong=_loop_wrong(detach=False),
+                      hint="In the discriminator steps G is held fixed: detach the fakes (G(z).detach()), otherwise D's "
+                      "loss sends gradients into G."),
+        Misconception(name="saturating generator cost", wrong=_loop_wrong(cost="minimax"),
+                      hint="The generator step must use the NON-saturating cost -mean log D(G(z)) "
+                      "(gan.non_saturating_generator_loss), not the minimax one."),
+        Misconception(name="optimisers rebuilt every step", wrong=_loop_wrong(optimisers_once=False),
+                      hint="Create the two Adam optimisers ONCE, before the loop: rebuilt at every step they forget "
+                      "their running averages and every step becomes Adam's first."),
+        Misconception(name="generator reuses the last noise batch", wrong=_loop_wrong(g_noise="reused"),
+                      hint="Draw a FRESH noise batch for the generator step; reusing the discriminator's last batch "
+                      "trains G on the very fakes D just learned to reject."),
+        Misconception(name="the same real batch every step", wrong=_loop_wrong(real="first"),
+                      hint="Draw a random real batch at every discriminator step (torch.randint over len(data)), not "
+                      "the first batch_size examples every time."),
+        Misconception(name="discriminator gradients not cleared", wrong=_loop_wrong(zero_grad_d=False),
+                      hint="Clear D's gradients (its optimiser's zero_grad) before each discriminator backward(): "
+                      "otherwise the gradients pile up from step to step."),
+        Misconception(name="generator first", wrong=_loop_wrong(order="g_first"),
+                      hint="Algorithm 1 updates D first (k steps), THEN G once, against the updated D."),
+        Misconception(name="k ignored", wrong=_loop_wrong(own_k=1),
+                      hint="Take k discriminator steps per generator step (the argument k), each on its own batch."),
+        Misconception(name="lr ignored", wrong=_loop_wrong(own_lr=1e-3),
+                      hint="Give both optimisers the learning rate `lr` (the argument), not a fixed number."),
+        Misconception(name="plain SGD", wrong=_loop_wrong(optimiser="sgd"),
+                      hint="Use Adam with betas (0.5, 0.999) for both networks, as DCGAN does (plain SGD is another recipe)."),
+        Misconception(name="noise drawn once", wrong=_loop_wrong(noise_once=True),
+                      hint="Draw fresh noise for every update: one noise batch drawn before the loop shows D the same few "
+                      "fakes and trains G on a handful of points."),
+    ],
+    hints=("Set up once: two Adam optimisers (lr, betas (0.5, 0.999)) and one torch.Generator seeded with seed. "
+           "Then, at each step: k discriminator updates, each on a fresh real batch and fresh noise with the fakes "
+           "detached; one generator update on fresh noise with the non-saturating cost; record the losses.",
+           "Draw with generator=gen, in this order: for each discriminator update the real indices "
+           "(torch.randint over len(data)) then its noise (torch.randn with G.z_dim columns); then one more noise "
+           "batch for the generator. Each update is zero_grad, backward, step of its own optimiser. Append the mean "
+           "of the k discriminator losses and the generator loss (.item()) to the two lists of the history.",
+           "def train_gan(G, D, data, steps, k=1, batch_size=64, lr=1e-3, seed=0):\n"
+           "    opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999))\n"
+           "    opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999))\n"
+           "    gen = torch.Generator().manual_seed(seed)\n"
+           "    history = {\"d_loss\": [], \"g_loss\": []}\n"
+           "    for _ in range(steps):\n"
+           "        d_losses = []\n"
+           "        for _ in range(k):\n"
+           "            real = data[torch.randint(len(data), (batch_size,), generator=gen)]\n"
+           "            z = torch.randn(batch_size, G.z_dim, generator=gen)\n"
+           "            d_loss = gan.discriminator_loss(D(real), D(G(z).detach()))\n"
+           "            opt_d.zero_grad()\n"
+           "            d_loss.backward()\n"
+           "            opt_d.step()\n"
+           "            d_losses.append(d_loss.item())\n"
+           "        z = torch.randn(batch_size, G.z_dim, generator=gen)\n"
+           "        g_loss = gan.non_saturating_generator_loss(D(G(z)))\n"
+           "        opt_g.zero_grad()\n"
+           "        g_loss.backward()\n"
+           "        opt_g.step()\n"
+           "        history[\"d_loss\"].append(sum(d_losses) / k)\n"
+           "        history[\"g_loss\"].append(g_loss.item())\n"
+           "    return history"),
+    fallback="Two Adam optimisers made once; per step k discriminator updates (fresh real batch and noise from the "
+    "seeded generator, fakes detached, gradients cleared) then one non-saturating generator update on fresh noise; "
+    "the history holds the mean discriminator loss and the generator loss of every step.",
+    forbidden=("coursekit.gan.training.train_gan", "coursekit.gan.training.GANTrainer",
+               "coursekit.gan.training.discriminator_step", "coursekit.gan.training.generator_step",
+               "coursekit.gan.training.critic_step", "coursekit.gan.study"),
+    returns="any", atol=1e-5,
+    harness=harnesses.training_loop,
+    probes={"seed-3-global-1": Probe(args=lambda: (3, 3, 3, 1, 16, 2e-3), global_seed=1),
+            "seed-3-global-2": Probe(args=lambda: (3, 3, 3, 1, 16, 2e-3), global_seed=2)},
+    properties=[Property(holds=lambda answer: _passes_into_g_per_step(answer) <= 1.0, depth=0,
+                         message="In the discriminator steps G is held fixed: detach the fakes, so that only the "
+                                 "generator step sends gradients into G."),
+                Property(holds=lambda answer: _passes_into_g_per_step(answer) >= 1.0,
+                         message="No gradient reaches G in the generator step: compute D(G(z)) without detaching, "
+                                 "so that the generator's loss can move G.")],
+    bands=Bands(args=_loop_args, stats=_loop_stats, seeds=40, min_margin=0.02,
+                min_margins={"d_loss_mean": 0.01, "g_loss_mean": 0.01}),
+))
