@@ -32,6 +32,75 @@ def test_package_is_lazy_and_lists_its_parts():
         apps.no_such_part
 
 
+# ====================================================================== the GAN steps underneath
+
+def test_generator_step_adds_an_application_term():
+    """The applications' G objectives are gan.generator_step plus extra_loss(fake), weighted."""
+    import copy
+
+    from coursekit import gan
+
+    torch.manual_seed(0)
+    G, D = gan.MLPGenerator(z_dim=4, hidden=16), gan.MLPDiscriminator(hidden=16)
+    G_by_hand = copy.deepcopy(G)
+    z = torch.randn(8, 4)
+    extra = lambda fake: (fake ** 2).mean()  # noqa: E731
+    stats = gan.generator_step(G, D, torch.optim.SGD(G.parameters(), lr=0.1), z, extra_loss=extra,
+                               adversarial_weight=0.5)
+    fake = G_by_hand(z)
+    adversarial = gan.non_saturating_generator_loss(D(fake))
+    loss = 0.5 * adversarial + extra(fake)
+    opt = torch.optim.SGD(G_by_hand.parameters(), lr=0.1)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    assert set(stats) == {"g_loss", "adversarial", "extra"}
+    assert stats["g_loss"] == pytest.approx(loss.item()) and stats["adversarial"] == pytest.approx(adversarial.item())
+    assert all(torch.allclose(a, b) for a, b in zip(G.parameters(), G_by_hand.parameters()))
+    with pytest.raises(CourseKitError, match="scalar"):
+        gan.generator_step(G, D, opt, z, extra_loss=lambda fake: fake)
+    with pytest.raises(CourseKitError, match="adversarial_weight"):
+        gan.generator_step(G, D, opt, z, extra_loss=extra, adversarial_weight=-1)
+
+
+def test_the_application_loops_are_built_on_the_gan_steps(digits, monkeypatch):
+    """pix2pix, CycleGAN, SRGAN and the defect GAN each take one D step and one G step of coursekit.gan."""
+    from coursekit import gan
+
+    calls = []
+
+    def counting(name, step):
+        def counted(*args, **kwargs):
+            calls.append(name)
+            return step(*args, **kwargs)
+        return counted
+
+    for module in (translation, superres):
+        monkeypatch.setattr(module, "discriminator_step", counting("D", gan.discriminator_step))
+        monkeypatch.setattr(module, "generator_step", counting("G", gan.generator_step))
+    monkeypatch.setattr(gan, "discriminator_step", counting("D", gan.discriminator_step))
+    monkeypatch.setattr(gan, "generator_step", counting("G", gan.generator_step))
+    x = digits[0][:64]
+    torch.manual_seed(0)
+    translation.train_pix2pix(translation.UNetGenerator(4), translation.PatchDiscriminator(4), x,
+                              translation.translate_domain(x), steps=2, batch_size=8, progress=False)
+    assert calls == ["D", "G"] * 2
+    calls.clear()
+    d_a, d_b = (translation.PatchDiscriminator(4, conditional=False) for _ in range(2))
+    translation.train_cyclegan(translation.CycleGAN(4), d_a, d_b, *translation.unpaired_domains(x), steps=2,
+                               batch_size=8, progress=False)
+    assert calls == ["D", "D", "G"] * 2   # one D step per domain, one G step for both generators
+    calls.clear()
+    superres.train_srgan(superres.SRGenerator(2, channels=4, blocks=1), superres.srgan_discriminator(4), x,
+                         steps=2, batch_size=8, progress=False)
+    assert calls == ["D", "G"] * 2
+    calls.clear()
+    data = mf.defect_dataset(20, 3, 3, seed=0)
+    mf.train_defect_gan(data.x[data.y > 0], data.y[data.y > 0] - 1, data.x[data.y == 0], steps=2, batch_size=4,
+                        channels=4, progress=False)
+    assert calls == ["D", "G"] * 2
+
+
 # ====================================================================== translation
 
 def test_domains_are_the_documented_operations(digits):

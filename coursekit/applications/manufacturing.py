@@ -248,7 +248,7 @@ def train_defect_gan(defects: torch.Tensor, defect_labels: torch.Tensor, normals
 
     Returns ``(generator, history)``; history: ``{"step", "d_loss", "g_loss", "mask_area", "seconds"}``.
     """
-    from coursekit.gan import ConditionalDiscriminator, discriminator_loss, non_saturating_generator_loss
+    from coursekit.gan import ConditionalDiscriminator, discriminator_step, generator_step
 
     check_images(defects, "defects", channels=1, size=(PATCH, PATCH))
     check_labels(defect_labels, len(defects), "defect_labels", 2)
@@ -274,20 +274,23 @@ def train_defect_gan(defects: torch.Tensor, defect_labels: torch.Tensor, normals
             real, k = _flips_and_rotations(defects[real_idx], g), defect_labels[real_idx]
             background = normals[torch.randint(len(normals), (batch_size,), generator=g)]
             z = torch.randn(batch_size, generator.z_dim, generator=g)
-            fake = generator(z, k, background)
-            d_loss = discriminator_loss(discriminator(real, k), discriminator(fake.detach(), k), label_smoothing)
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-            mask, _ = generator.paint(z, k)
-            g_loss = non_saturating_generator_loss(discriminator(fake, k)) + mask_weight * mask.mean()
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
+
+            def painted(z, k):  # G(z, k) on this batch's normal patches
+                return generator(z, k, background)
+
+            d_loss = discriminator_step(painted, discriminator, opt_d, real, z, real_label=label_smoothing,
+                                        labels=k)["d_loss"]
+            area = {}
+
+            def small_defects(fake):  # the extra term of G's loss: mask_weight * mean m
+                area["mask"] = generator.paint(z, k)[0].mean()
+                return mask_weight * area["mask"]
+
+            g_loss = generator_step(painted, discriminator, opt_g, z, labels=k, extra_loss=small_defects)["g_loss"]
             history["step"].append(step)
-            history["d_loss"].append(d_loss.item())
-            history["g_loss"].append(g_loss.item())
-            history["mask_area"].append(mask.mean().item())
+            history["d_loss"].append(d_loss)
+            history["g_loss"].append(g_loss)
+            history["mask_area"].append(area["mask"].item())
             history["seconds"].append(time.perf_counter() - start)
     finally:
         generator.eval()

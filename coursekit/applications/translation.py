@@ -39,6 +39,9 @@ from coursekit.applications._common import (
     BatchSampler, adam, check_positive_float, check_same_shape, device_of, eval_mode,
 )
 from coursekit.checks import CourseKitError, check_int, check_images, check_nonnegative
+from coursekit.gan import (
+    discriminator_loss, discriminator_step, generator_step, non_saturating_generator_loss,
+)
 
 DOMAIN_KINDS = ("thicken", "invert", "edges")
 
@@ -212,8 +215,6 @@ def pix2pix_generator_loss(fake_logits: torch.Tensor, fake: torch.Tensor, target
     ``(N, ...)`` (every patch counts once); fake, target: ``(N, C, H, W)``;
     ``l1_weight`` = lambda >= 0 (100 in the paper). Returns a scalar.
     """
-    from coursekit.gan import non_saturating_generator_loss
-
     check_same_shape(fake, target, "fake", "target")
     lam = check_nonnegative(l1_weight, "l1_weight")
     adversarial = non_saturating_generator_loss(fake_logits.reshape(-1))
@@ -222,8 +223,6 @@ def pix2pix_generator_loss(fake_logits: torch.Tensor, fake: torch.Tensor, target
 
 def patch_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """The discriminator's loss over all patches: ``-mean log D(real) - mean log(1 - D(fake))``."""
-    from coursekit.gan import discriminator_loss
-
     return discriminator_loss(real_logits.reshape(-1), fake_logits.reshape(-1))
 
 
@@ -238,6 +237,18 @@ def cycle_consistency_loss(x: torch.Tensor, x_reconstructed: torch.Tensor) -> to
 
 
 # ====================================================================== training
+
+def patch_logits(discriminator: PatchDiscriminator, source: torch.Tensor | None = None):
+    """The patch discriminator as :mod:`coursekit.gan`'s step functions see it: ``candidate -> (N * P,)``.
+
+    Every one of the ``P`` patch logits counts as one example of the GAN losses (so the
+    losses average over images *and* patches); ``source`` (pix2pix) is the batch of
+    source images that a conditional discriminator sees beside each candidate.
+    """
+    if source is None:
+        return lambda candidate: discriminator(candidate).reshape(-1)
+    return lambda candidate: discriminator(candidate, source).reshape(-1)
+
 
 def _snapshotter(generator: nn.Module, history: dict, every: int, inputs: torch.Tensor | None):
     """A function ``snapshot(step)`` that stores ``G(inputs)`` in the history every ``every`` steps."""
@@ -262,7 +273,8 @@ def train_pix2pix(generator: nn.Module, discriminator: PatchDiscriminator, sourc
     """Train pix2pix on pairs ``(source, target)``, both ``(N, C, H, W)`` in [0, 1].
 
     Each step: one discriminator update on ``(x, y)`` (real) vs ``(x, G(x))`` (fake),
-    then one generator update on :func:`pix2pix_generator_loss`. Adam (0.5, 0.999).
+    then one generator update on :func:`pix2pix_generator_loss` (:func:`coursekit.gan.discriminator_step`
+    and :func:`~coursekit.gan.generator_step` with the L1 term as ``extra_loss``). Adam (0.5, 0.999).
     Returns the history ``{"step", "d_loss", "g_loss", "adversarial", "l1", "seconds",
     "snapshots", "snapshot_steps"}``: every ``snapshot_every`` steps (0: never) the
     generator's outputs on ``snapshot_inputs`` (CPU tensors; step 0 = untrained).
@@ -290,21 +302,22 @@ def train_pix2pix(generator: nn.Module, discriminator: PatchDiscriminator, sourc
         for step in tqdm(range(1, steps + 1), desc="pix2pix", disable=not progress):
             idx = sampler.next()
             x, y = source[idx].to(device), target[idx].to(device)
-            fake = generator(x)
-            d_loss = patch_discriminator_loss(discriminator(y, x), discriminator(fake.detach(), x))
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-            fake_logits = discriminator(fake, x)
-            g_loss = pix2pix_generator_loss(fake_logits, fake, y, l1_weight)
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
+            # D judges (source, candidate) pairs patch by patch: the step functions see every
+            # patch's logit as one example, and G's "noise" is the source image itself
+            d_of_pair = patch_logits(discriminator, x)
+            d_stats = discriminator_step(generator, d_of_pair, opt_d, y, x)
+            l1 = {}
+
+            def weighted_l1(fake):  # pix2pix_generator_loss = the adversarial term + this
+                l1["value"] = l1_distance(fake, y)
+                return l1_weight * l1["value"]
+
+            g_stats = generator_step(generator, d_of_pair, opt_g, x, extra_loss=weighted_l1)
             history["step"].append(step)
-            history["d_loss"].append(d_loss.item())
-            history["g_loss"].append(g_loss.item())
-            history["l1"].append(l1_distance(fake.detach(), y).item())
-            history["adversarial"].append(g_loss.item() - l1_weight * history["l1"][-1])
+            history["d_loss"].append(d_stats["d_loss"])
+            history["g_loss"].append(g_stats["g_loss"])
+            history["adversarial"].append(g_stats["adversarial"])
+            history["l1"].append(l1["value"].item())
             history["seconds"].append(time.perf_counter() - start)
             snapshot(step)
     finally:
@@ -327,7 +340,9 @@ def train_cyclegan(cyclegan: CycleGAN, d_a: PatchDiscriminator, d_b: PatchDiscri
             + lambda_id  * (mean |G(b) - b| + mean |F(a) - a|)               identity (optional)
 
     and each discriminator descends the usual :func:`coursekit.gan.discriminator_loss`
-    (over patches). Returns ``{"step", "d_loss", "g_adversarial", "cycle", "seconds",
+    (over patches). Each step updates the discriminators first, then both generators
+    together (:func:`coursekit.gan.discriminator_step` / :func:`~coursekit.gan.generator_step`,
+    the rest of the objective passed as ``extra_loss``). Returns ``{"step", "d_loss", "g_adversarial", "cycle", "seconds",
     "snapshots", "snapshot_steps"}`` (snapshots: ``G(snapshot_inputs)`` every ``snapshot_every``
     steps, as in :func:`train_pix2pix`); the models end in eval mode.
     """
@@ -341,8 +356,6 @@ def train_cyclegan(cyclegan: CycleGAN, d_a: PatchDiscriminator, d_b: PatchDiscri
     lr = check_positive_float(lr, "lr")
     cycle_weight = check_nonnegative(cycle_weight, "cycle_weight")
     identity_weight = check_nonnegative(identity_weight, "identity_weight")
-    from coursekit.gan import non_saturating_generator_loss
-
     rng = torch.Generator().manual_seed(seed)
     sample_a, sample_b = BatchSampler(len(domain_a), batch_size, rng), BatchSampler(len(domain_b), batch_size, rng)
     g, f = cyclegan.g_ab, cyclegan.g_ba
@@ -359,27 +372,29 @@ def train_cyclegan(cyclegan: CycleGAN, d_a: PatchDiscriminator, d_b: PatchDiscri
     try:
         for step in tqdm(range(1, steps + 1), desc="CycleGAN", disable=not progress):
             a, b = domain_a[sample_a.next()].to(device), domain_b[sample_b.next()].to(device)
-            fake_b, fake_a = g(a), f(b)
-            # generators: fool both discriminators, and come back where they started
-            adversarial = (non_saturating_generator_loss(d_b(fake_b).reshape(-1))
-                           + non_saturating_generator_loss(d_a(fake_a).reshape(-1)))
-            cycle = cycle_consistency_loss(a, f(fake_b)) + cycle_consistency_loss(b, g(fake_a))
-            loss = adversarial + cycle_weight * cycle
-            if identity_weight:
-                loss = loss + identity_weight * (l1_distance(g(b), b) + l1_distance(f(a), a))
-            opt_g.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_g.step()
-            # discriminators: real images of their domain vs the (detached) translations
-            d_loss = (patch_discriminator_loss(d_a(a), d_a(fake_a.detach()))
-                      + patch_discriminator_loss(d_b(b), d_b(fake_b.detach())))
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
+            judge_a, judge_b = patch_logits(d_a), patch_logits(d_b)
+            # discriminators: real images of their domain vs translations into it (one optimiser,
+            # each step moves only the discriminator that received gradients)
+            d_loss = (discriminator_step(g, judge_b, opt_d, b, a)["d_loss"]
+                      + discriminator_step(f, judge_a, opt_d, a, b)["d_loss"])
+            cycle_terms = {}
+
+            def rest_of_objective(fake_b):
+                # G's step descends "fool D_B"; the rest of the CycleGAN objective rides along:
+                # fool D_A with F(b), and come back where you started (both round trips)
+                fake_a = f(b)
+                cycle_terms["adversarial_a"] = non_saturating_generator_loss(judge_a(fake_a))
+                cycle_terms["cycle"] = cycle_consistency_loss(a, f(fake_b)) + cycle_consistency_loss(b, g(fake_a))
+                loss = cycle_terms["adversarial_a"] + cycle_weight * cycle_terms["cycle"]
+                if identity_weight:
+                    loss = loss + identity_weight * (l1_distance(g(b), b) + l1_distance(f(a), a))
+                return loss
+
+            g_stats = generator_step(g, judge_b, opt_g, a, extra_loss=rest_of_objective)
             history["step"].append(step)
-            history["d_loss"].append(d_loss.item())
-            history["g_adversarial"].append(adversarial.item())
-            history["cycle"].append(cycle.item())
+            history["d_loss"].append(d_loss)
+            history["g_adversarial"].append(g_stats["adversarial"] + cycle_terms["adversarial_a"].item())
+            history["cycle"].append(cycle_terms["cycle"].item())
             history["seconds"].append(time.perf_counter() - start)
             snapshot(step)
     finally:
