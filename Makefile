@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.coursekit-installed
 MIRROR := $(wildcard ../shared/data/MNIST/raw)
 export COURSEKIT_DATA ?= $(if $(MIRROR),$(abspath ../shared/data),)
 
-.PHONY: setup course test budgets wheel test-fast lab release zoo examples clean site doctor browser-deps test-browser
+.PHONY: setup course test budgets notebooks-all-modes wheel test-fast lab lab-instructor release zoo examples clean site doctor browser-deps test-browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,11 @@ course: $(STAMP)           ## release notebooks, execute lectures, autograde exa
 test: $(STAMP)             ## the whole test suite
 	$(VENV)/bin/pytest -n 2 --dist load
 
-budgets: $(STAMP)          ## every lecture in full (learner) mode, timed against its budget (report; fails on errors)
-	$(VENV)/bin/python benchmarks/bench_notebooks.py --mode full --report-budgets --out build/notebook_budgets_full.md
+budgets: $(STAMP)          ## every lecture in default (learner) mode, timed against its budget (report; fails on errors)
+	$(VENV)/bin/python benchmarks/bench_notebooks.py --mode default --report-budgets --out build/notebook_budgets_full.md
+
+notebooks-all-modes: $(STAMP)  ## every lecture, fast AND default budgets, embedded digits AND the mirror; claims listed (fails on errors)
+	$(VENV)/bin/python benchmarks/bench_notebooks.py --mode both --data both --report-budgets --out build/notebooks_all_modes.md
 
 wheel: $(STAMP)            ## dist/coursekit-*.whl: the package with its weights and digits (for Colab or pip)
 	$(VENV)/bin/pip wheel --no-deps --no-build-isolation -w dist .
@@ -33,8 +36,11 @@ wheel: $(STAMP)            ## dist/coursekit-*.whl: the package with its weights
 test-fast: $(STAMP)        ## skip the tests that execute notebooks or autograde
 	$(VENV)/bin/pytest -n 2 -m "not slow"
 
-lab: $(STAMP)              ## JupyterLab on the student notebooks
-	$(VENV)/bin/jupyter lab notebooks/
+lab: $(STAMP)              ## JupyterLab on the student notebooks (nbgrader's instructor tools off, this session only)
+	$(PY) -m coursekit.lab notebooks/
+
+lab-instructor: $(STAMP)   ## JupyterLab on the course folder with nbgrader's instructor tools (Create Assignment, formgrader)
+	$(PY) -m coursekit.lab --instructor .
 
 release: $(STAMP)          ## regenerate notebooks/ from solutions/ (and the example submissions)
 	$(VENV)/bin/coursekit release

@@ -1,32 +1,41 @@
-"""Notebook execution times against their declared budgets (a report, not a timed test).
+"""Every lecture in every mode: execution times against the declared budgets, failures, and claims.
 
-Every lecture runs in two modes on one code path (``coursekit.runtime.budget``): the **fast** path
-that autograding (``NBGRADER_EXECUTION``), CI and the tests take, and the **full** path a learner
-gets in a live session. Each notebook declares a wall-time budget per mode in ``BUDGETS`` below
-(the conventions: fast well under a minute, full a few minutes, on 2 CPU cores). This script
-executes the solution notebooks headless, times them (wall time, and the kernel's CPU time, which a
-busy machine inflates far less), names the slowest cell, and prints a table with the verdict (on wall
-time against the budget); the exit status is 1 when a notebook is over budget or fails, so CI can report it.
+Every lecture runs on one code path (``coursekit.runtime.budget``) in two budget modes, the **fast**
+path that autograding (``NBGRADER_EXECUTION``), CI and the tests take and the **default** path a
+learner gets in a live session on a laptop (``full`` is accepted for ``default``), and with two data
+sources: the **embedded** digits a newcomer has (``COURSEKIT_DATA`` unset, ``COURSEKIT_OFFLINE=1``,
+an empty cache) and the full MNIST **mirror** (``COURSEKIT_DATA``, default ``../shared/data``).
+Each notebook declares a wall-time budget per mode in ``BUDGETS`` below (fast well under a minute,
+default a few minutes, on 2 CPU cores). This script executes the solution notebooks headless with
+the course's executor (:mod:`coursekit.execute`), times them (wall time, and the kernel's CPU time,
+which a busy machine inflates far less), names the slowest cell, and lists every
+``coursekit.claims.claim`` each run made (``COURSEKIT_CLAIMS_LOG``): a claim whose condition failed
+stops its notebook, so a run that passes proves its statements in that mode. The exit status is 1
+when a notebook fails, or (without ``--report-budgets``) is over budget.
 
-    .venv/bin/python benchmarks/bench_notebooks.py                     # every lecture, fast mode
-    .venv/bin/python benchmarks/bench_notebooks.py --mode full 01_adversarial_examples
-    .venv/bin/python benchmarks/bench_notebooks.py --mode both --markdown   # a table for docs/benchmarks.md
-    .venv/bin/python benchmarks/bench_notebooks.py --mode full --report-budgets   # CI: fails only on errors
+    .venv/bin/python benchmarks/bench_notebooks.py                     # every lecture, fast, embedded digits
+    .venv/bin/python benchmarks/bench_notebooks.py --mode default 01_adversarial_examples
+    .venv/bin/python benchmarks/bench_notebooks.py --mode both --data both --report-budgets \
+        --out build/notebooks_all_modes.md                             # CI: make notebooks-all-modes
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
-import resource
 import sys
-import time
-from datetime import datetime
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))   # run as a script from a checkout: this checkout's coursekit
 
-# assignment -> (fast budget s, full budget s). Unlisted notebooks get DEFAULT_BUDGET.
+from coursekit.execute import last_line, run_notebook, slowest_cell  # noqa: E402
+
+MODES = ("fast", "default")
+DATA = ("embedded", "mirror")
+# assignment -> (fast budget s, default budget s). Unlisted notebooks get DEFAULT_BUDGET.
 DEFAULT_BUDGET = (60.0, 300.0)
 BUDGETS: dict[str, tuple[float, float]] = {
     "00_start_here": (30.0, 60.0),
@@ -41,116 +50,127 @@ BUDGETS: dict[str, tuple[float, float]] = {
 
 
 def budget_for(assignment: str, mode: str) -> float:
-    fast, full = BUDGETS.get(assignment, DEFAULT_BUDGET)
-    return fast if mode == "fast" else full
+    fast, default = BUDGETS.get(assignment, DEFAULT_BUDGET)
+    return fast if mode == "fast" else default
 
 
-def _timestamp(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+def mirror_folder() -> Path | None:
+    """The full-MNIST mirror: ``COURSEKIT_DATA``, else ``../shared/data`` beside the project; None if neither has MNIST."""
+    for folder in (os.environ.get("COURSEKIT_DATA"), ROOT.parent / "shared" / "data"):
+        if folder and (Path(folder) / "MNIST" / "raw").is_dir():
+            return Path(folder).resolve()
+    return None
 
 
-def slowest_cell(nb) -> tuple[str, float]:
-    """(cell id, seconds) of the slowest code cell, from nbclient's execution timing metadata."""
-    best = ("-", 0.0)
-    for cell in nb.cells:
-        timing = cell.get("metadata", {}).get("execution", {})
-        start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
-        if start and end:
-            seconds = _timestamp(end) - _timestamp(start)
-            if seconds > best[1]:
-                best = (cell.get("id", "?"), seconds)
-    return best
+def data_env(data: str, scratch: Path) -> dict[str, str | None]:
+    """The kernel's data settings: ``embedded`` (no mirror, no cache, offline) or ``mirror``."""
+    if data == "embedded":
+        return {"COURSEKIT_DATA": None, "COURSEKIT_OFFLINE": "1", "COURSEKIT_CACHE": str(scratch / "empty-cache")}
+    mirror = mirror_folder()
+    if mirror is None:
+        raise SystemExit("--data mirror: no MNIST mirror (set COURSEKIT_DATA to a folder with MNIST/raw/).")
+    return {"COURSEKIT_DATA": str(mirror), "COURSEKIT_OFFLINE": "1"}
 
 
-def run(path: Path, mode: str, timeout: int) -> dict:
-    """Execute one notebook in ``mode`` (fast or full); return its timing and errors."""
-    import nbformat
-    from nbclient import NotebookClient
+def read_claims(folder: Path) -> list[dict]:
+    log = folder / "claims.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
 
-    nb = nbformat.read(path, as_version=4)
-    saved = {k: os.environ.get(k) for k in ("COURSEKIT_FAST", "NBGRADER_EXECUTION")}
-    os.environ["COURSEKIT_FAST"] = "1" if mode == "fast" else "0"
-    os.environ.pop("NBGRADER_EXECUTION", None)
-    error = None
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-    except Exception as err:  # report it, keep going with the other notebooks
-        error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    seconds = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)     # the kernel, once it has exited
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    cell, cell_s = slowest_cell(nb)
-    return row(path.parent.name, mode, seconds, cpu, cell, cell_s, error)
+
+def run(path: Path, mode: str, timeout: int, data: str = "embedded", *, scratch: Path | None = None) -> dict:
+    """Execute one notebook in ``mode`` (fast or default) with ``data``; its report row, with its claims."""
+    scratch = Path(scratch or tempfile.mkdtemp(prefix="bench_notebooks_"))
+    claims_dir = scratch / "claims" / f"{path.parent.name}-{mode}-{data}"
+    env = {**data_env(data, scratch), "COURSEKIT_CLAIMS_LOG": str(claims_dir),
+           "COURSEKIT_NOTEBOOK": path.parent.name}
+    result = run_notebook(path, fast=(mode == "fast"), timeout=timeout, env=env)
+    cell, cell_s = slowest_cell(result.notebook)
+    return row(path.parent.name, mode, result.seconds, result.cpu_seconds, cell, cell_s,
+               last_line(result.error) if result.error else None, data=data,
+               claims=read_claims(claims_dir))
 
 
 def row(assignment: str, mode: str, seconds: float, cpu: float, cell: str, cell_s: float,
-        error: str | None) -> dict:
-    """One line of the report: the times against the declared budget, and the verdict."""
+        error: str | None, *, data: str | None = None, claims: list[dict] | None = None) -> dict:
+    """One line of the report: the times against the declared budget, and the verdict.
+
+    ``data`` defaults to this process's source: ``mirror`` when ``COURSEKIT_DATA`` is set.
+    """
     limit = budget_for(assignment, mode)
+    data = data or ("mirror" if os.environ.get("COURSEKIT_DATA") else "embedded")
     verdict = "FAILED" if error else ("ok" if seconds <= limit else "OVER BUDGET")
-    return {"assignment": assignment, "mode": mode, "seconds": seconds, "cpu": cpu, "budget": limit,
-            "ratio": seconds / limit, "slowest_cell": cell, "slowest_cell_s": cell_s,
-            "verdict": verdict, "error": error}
+    return {"assignment": assignment, "mode": mode, "data": data, "seconds": seconds, "cpu": cpu,
+            "budget": limit, "ratio": seconds / limit, "slowest_cell": cell, "slowest_cell_s": cell_s,
+            "verdict": verdict, "error": error, "claims": claims or []}
 
 
 def table(rows: list[dict], markdown: bool) -> str:
-    head = ["notebook", "mode", "wall (s)", "kernel CPU (s)", "budget (s)", "time/budget", "slowest cell", "verdict"]
-    lines = []
+    head = ["notebook", "mode", "data", "wall (s)", "kernel CPU (s)", "budget (s)", "time/budget",
+            "slowest cell", "claims", "verdict"]
+    body = [[r["assignment"], r["mode"], r.get("data", "embedded"), f"{r['seconds']:.1f}", f"{r['cpu']:.1f}",
+             f"{r['budget']:.0f}", f"{r['ratio']:.2f}", f"{r['slowest_cell']} ({r['slowest_cell_s']:.1f} s)",
+             str(len(r.get("claims", []))), r["verdict"] + (f" ({r['error']})" if r["error"] else "")]
+            for r in rows]
     if markdown:
-        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    else:
-        lines.append(f"{head[0]:<30} {head[1]:<5} {head[2]:>9} {head[3]:>14} {head[4]:>10} {head[5]:>11}  {head[6]:<28} {head[7]}")
+        return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                         + ["| " + " | ".join(cells) + " |" for cells in body])
+    widths = [30, 7, 8, 9, 14, 10, 11, 28, 6, 0]
+    left = {0, 1, 2, 7, 9}          # text columns; numbers align right
+    return "\n".join(" ".join(f"{c:<{w}}" if i in left else f"{c:>{w}}" for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+                     for cells in [head, *body])
+
+
+def claims_report(rows: list[dict]) -> str:
+    """Markdown: per lecture and mode, every claim its run made (a passing run proved each of them)."""
+    lines = ["## Claims made, per lecture and mode", ""]
     for r in rows:
-        cells = [r["assignment"], r["mode"], f"{r['seconds']:.1f}", f"{r['cpu']:.1f}", f"{r['budget']:.0f}", f"{r['ratio']:.2f}",
-                 f"{r['slowest_cell']} ({r['slowest_cell_s']:.1f} s)", r["verdict"] + (f" ({r['error']})" if r["error"] else "")]
-        if markdown:
-            lines.append("| " + " | ".join(cells) + " |")
-        else:
-            lines.append(f"{cells[0]:<30} {cells[1]:<5} {cells[2]:>9} {cells[3]:>14} {cells[4]:>10} {cells[5]:>11}  {cells[6]:<28} {cells[7]}")
+        lines.append(f"### {r['assignment']} ({r['mode']} budgets, {r.get('data', 'embedded')} digits): "
+                     f"{len(r['claims'])} claim(s){', FAILED: ' + r['error'] if r['error'] else ''}")
+        lines += [f"- {'holds' if c['holds'] else 'CONTRADICTED'}: {' '.join(c['statement'].split())}"
+                  for c in r["claims"]] or ["- (none)"]
+        lines.append("")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("assignments", nargs="*", help="default: every solutions/<assignment>/")
-    parser.add_argument("--mode", choices=("fast", "full", "both"), default="fast")
+    parser.add_argument("--mode", choices=("fast", "default", "full", "both"), default="fast",
+                        help="budget mode (full = default, a learner's laptop); both: fast and default")
+    parser.add_argument("--data", choices=("embedded", "mirror", "both"), default="embedded",
+                        help="embedded digits only (a newcomer), the full MNIST mirror, or both")
     parser.add_argument("--timeout", type=int, default=900, help="per cell, seconds")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--report-budgets", action="store_true",
                         help="exit 1 only when a notebook fails; over budget is reported, not an error (CI)")
-    parser.add_argument("--out", type=Path, help="also write the table (markdown) to this file")
+    parser.add_argument("--out", type=Path, help="also write the table and the claims (markdown) to this file")
     args = parser.parse_args(argv)
-    os.environ.setdefault("COURSEKIT_OFFLINE", "1")
     names = args.assignments or sorted(p.name for p in (ROOT / "solutions").iterdir()
                                        if p.is_dir() and any(p.glob("*.ipynb")))
-    modes = ["fast", "full"] if args.mode == "both" else [args.mode]
+    modes = list(MODES) if args.mode == "both" else ["default" if args.mode == "full" else args.mode]
+    sources = list(DATA) if args.data == "both" else [args.data]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# {platform.machine()}, {os.cpu_count()} CPU cores, load average {load:.1f} at start; "
-          f"COURSEKIT_DATA={'set' if os.environ.get('COURSEKIT_DATA') else 'unset (embedded digits)'}")
+          f"data: {', '.join(sources)}; mirror: {mirror_folder() or 'none'}")
     rows = []
-    for name in names:
-        path = ROOT / "solutions" / name / f"{name}.ipynb"
-        if not path.is_file():
-            print(f"no notebook {path}", file=sys.stderr)
-            return 2
-        for mode in modes:
-            rows.append(run(path, mode, args.timeout))
-            print(f"  {name} {mode}: {rows[-1]['seconds']:.1f} s ({rows[-1]['verdict']})", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="bench_notebooks_") as scratch:
+        for name in names:
+            path = ROOT / "solutions" / name / f"{name}.ipynb"
+            if not path.is_file():
+                print(f"no notebook {path}", file=sys.stderr)
+                return 2
+            for data in sources:
+                for mode in modes:
+                    rows.append(run(path, mode, args.timeout, data, scratch=Path(scratch)))
+                    r = rows[-1]
+                    print(f"  {name} {mode} {data}: {r['seconds']:.1f} s, {len(r['claims'])} claims "
+                          f"({r['verdict']}{': ' + r['error'] if r['error'] else ''})", file=sys.stderr)
     print(table(rows, args.markdown))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(table(rows, markdown=True) + "\n")
-    failed = [r["assignment"] for r in rows if r["verdict"] == "FAILED"]
-    over = [r["assignment"] for r in rows if r["verdict"] == "OVER BUDGET"]
+        args.out.write_text(table(rows, markdown=True) + "\n\n" + claims_report(rows) + "\n")
+    failed = [f"{r['assignment']} ({r['mode']}, {r['data']})" for r in rows if r["verdict"] == "FAILED"]
+    over = [f"{r['assignment']} ({r['mode']}, {r['data']})" for r in rows if r["verdict"] == "OVER BUDGET"]
     if over:
         print(f"over budget: {', '.join(over)}", file=sys.stderr)
     if failed:

@@ -18,6 +18,7 @@ can be driven from code and tested without a browser.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import math
 import os
@@ -282,19 +283,33 @@ def _png_bytes(image: torch.Tensor, scale: int) -> bytes:
     return buffer.getvalue()
 
 
+# The game's image is shown this wide on screen (nearest-neighbour upscaling and CSS
+# ``image-rendering: pixelated`` keep a 28x28 digit crisp), with the controls beside it, so that
+# the whole game fits a 1366x768 laptop screen and 20 answers need no scrolling.
+GAME_IMAGE_PX = 280
+_PIXELATED = "coursekit-pixelated"
+_KEYS = {"r": "real", "f": "fake"}
+
+
 class RealFakeGame:
     """Show ``n`` shuffled real and generated images; record "Real"/"Fake" answers to a CSV.
 
     ``n // 2`` real and ``n - n // 2`` fake images are drawn without replacement
     (seeded) and shuffled. Image ids are ``"real-<index>"`` / ``"fake-<index>"``
     (indices into the given tensors). ``answer("real")`` does what clicking the
-    button does; ``display(game)`` (or ``game.widget``) shows the widgets,
-    ``game.show_static()`` a matplotlib grid for when widgets cannot render.
+    button (or typing R / F in the game's key box) does; ``display(game)`` (or
+    ``game.widget``) shows the widgets, ``game.show_static()`` a matplotlib grid for
+    when widgets cannot render.
+
+    ``feedback=True`` says after each answer whether it was right (for a learner playing alone);
+    ``feedback=False`` only acknowledges it, for collecting a class's answers (feedback would teach
+    the players during the game and bias the later answers). ``scale``: the upscaling factor of the
+    shown image (default: what makes it about ``GAME_IMAGE_PX`` pixels wide).
     """
 
     def __init__(self, real_images: torch.Tensor, fake_images: torch.Tensor, annotator: str,
-                 csv_path: PathLike, n: int = 20, seed: int = 0, *, scale: int = 6,
-                 clock: Callable[[], float] = time.perf_counter):
+                 csv_path: PathLike, n: int = 20, seed: int = 0, *, scale: int | None = None,
+                 feedback: bool = True, clock: Callable[[], float] = time.perf_counter):
         check_images(real_images, "real_images")
         check_images(fake_images, "fake_images")
         if real_images.shape[1:] != fake_images.shape[1:]:
@@ -315,7 +330,8 @@ class RealFakeGame:
         self.annotator = annotator.strip()
         self.csv_path = Path(csv_path)
         self.n = n
-        self.scale = scale
+        self.scale = scale if scale is not None else max(1, math.ceil(GAME_IMAGE_PX / real_images.shape[-1]))
+        self.feedback = bool(feedback)
         self._clock = clock
         g = torch.Generator().manual_seed(seed)
         real_idx = torch.randperm(len(real_images), generator=g)[:n_real].tolist()
@@ -327,6 +343,7 @@ class RealFakeGame:
         self.position = 0
         self.rows: list[dict] = []
         self._widgets = None
+        self._keys_seen = ""
         self._shown_at = self._clock()
 
     # ------------------------------------------------------------ core
@@ -375,24 +392,57 @@ class RealFakeGame:
     # ------------------------------------------------------------ widgets
     @property
     def widget(self):
-        """The ipywidgets UI (built on first use): image, Real/Fake buttons, progress, result."""
+        """The ipywidgets UI (built on first use): the image with the controls beside it, and the result.
+
+        Controls: Real / Fake buttons, a key box (click it once, then type R or F for each image), a
+        progress bar, and the last answer's feedback. When the game is over, the image and the
+        controls disappear and the result takes their place (no blank space is left).
+        """
         if self._widgets is None:
             import ipywidgets as widgets
 
-            image = widgets.Image(format="png")
-            real = widgets.Button(description="Real", button_style="success")
-            fake = widgets.Button(description="Fake", button_style="danger")
+            px = f"{GAME_IMAGE_PX}px"
+            image = widgets.Image(format="png", layout=widgets.Layout(width=px, height=px, object_fit="contain"))
+            image.add_class(_PIXELATED)
+            real = widgets.Button(description="Real (R)", button_style="success",
+                                  layout=widgets.Layout(width="120px"))
+            fake = widgets.Button(description="Fake (F)", button_style="danger",
+                                  layout=widgets.Layout(width="120px"))
             real.on_click(lambda _button: self.answer("real"))
             fake.on_click(lambda _button: self.answer("fake"))
+            keys = widgets.Text(placeholder="click, then type R or F", continuous_update=True,
+                                layout=widgets.Layout(width="244px"))
+            keys.observe(self._on_keys, names="value")
             progress = widgets.Label()
+            bar = widgets.IntProgress(value=0, min=0, max=self.n, layout=widgets.Layout(width="244px"))
+            said = widgets.HTML()
             result = widgets.HTML()
-            box = widgets.VBox([widgets.HTML(f"<b>Real or fake?</b> Player: {self.annotator}"),
-                                image, widgets.HBox([real, fake]), progress, result])
-            self._widgets = {"box": box, "image": image, "real": real, "fake": fake,
-                             "progress": progress, "result": result}
+            style = widgets.HTML(f"<style>.{_PIXELATED}, .{_PIXELATED} img {{ image-rendering: pixelated; }}</style>")
+            mode = "you are told after each answer" if self.feedback else "answers are collected without feedback"
+            header = widgets.HTML(f"<b>Real or fake?</b> Player: {html.escape(self.annotator)} &middot; {mode}")
+            controls = widgets.VBox([progress, bar, widgets.HBox([real, fake]), keys, said],
+                                    layout=widgets.Layout(padding="0 0 0 16px"))
+            play = widgets.HBox([image, controls], layout=widgets.Layout(align_items="flex-start"))
+            box = widgets.VBox([style, header, play, result])
+            self._widgets = {"box": box, "image": image, "real": real, "fake": fake, "keys": keys,
+                             "progress": progress, "bar": bar, "said": said, "result": result,
+                             "play": play}
             self._refresh()
             self._shown_at = self._clock()
         return self._widgets["box"]
+
+    def _on_keys(self, change) -> None:
+        """Answer for each R or F typed into the key box since the last call (other keys are ignored).
+
+        The box is never cleared from here: a reset racing with the next keystroke could drop or
+        repeat an answer. Only what was typed beyond the text already seen counts.
+        """
+        text = str(change["new"]).lower()
+        fresh = text[len(self._keys_seen):] if text.startswith(self._keys_seen) else ""
+        self._keys_seen = text
+        for key in fresh:
+            if key in _KEYS and not self.done:
+                self.answer(_KEYS[key])
 
     @property
     def buttons(self) -> dict:
@@ -400,15 +450,29 @@ class RealFakeGame:
         _ = self.widget
         return {"real": self._widgets["real"], "fake": self._widgets["fake"]}
 
+    def _said(self) -> str:
+        """The line after an answer: right or wrong (``feedback=True``) or just 'recorded'."""
+        if not self.rows:
+            return ""
+        row = self.rows[-1]
+        number = len(self.rows)
+        if not self.feedback:
+            return f"Answer {number} recorded."
+        if row["answer"] == row["truth"]:
+            return f"<span style='color:#1a7f37'>&#10003; Right: image {number} was {row['truth']}.</span>"
+        return f"<span style='color:#cf222e'>&#10007; Image {number} was {row['truth']}.</span>"
+
     def _refresh(self) -> None:
         if self._widgets is None:
             return
         w = self._widgets
+        w["bar"].value = self.position
+        w["said"].value = self._said()
         if self.done:
             w["progress"].value = f"Done: {self.n}/{self.n} answered."
-            w["result"].value = f"<p>{self.result_text()}</p>"
-            w["real"].disabled = w["fake"].disabled = True
-            w["image"].layout.visibility = "hidden"
+            w["result"].value = f"<p>{html.escape(self.result_text())}</p>"
+            w["real"].disabled = w["fake"].disabled = w["keys"].disabled = True
+            w["play"].layout.display = "none"     # the result takes the game's place: no blank gap
         else:
             w["image"].value = _png_bytes(self.items[self.position][2], self.scale)
             w["progress"].value = f"Image {self.position + 1} of {self.n}"

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from coursekit import runtime
 from coursekit.checks import CourseKitError, check_images, check_int, check_labels, check_nonnegative
 
 __all__ = [
@@ -44,15 +45,11 @@ NORMS = ("linf", "l2")
 
 @contextmanager
 def evaluating(model: nn.Module) -> Iterator[nn.Module]:
-    """Run a block with ``model`` in eval mode; restore every submodule's mode afterwards."""
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        with torch.enable_grad():
-            yield model
-    finally:
-        for module, training in modes:
-            module.training = training
+    """Run a block with ``model`` in eval mode (every submodule's mode restored afterwards,
+    :func:`coursekit.runtime.evaluating`) and gradients on: an attack needs them even when
+    called under ``torch.no_grad()``."""
+    with runtime.evaluating(model), torch.enable_grad():
+        yield model
 
 
 def _model_parameter(model: nn.Module) -> torch.Tensor | None:

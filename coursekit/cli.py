@@ -35,7 +35,7 @@ def cmd_release(args) -> int:
 
 
 def cmd_execute(args) -> int:
-    from coursekit import grading
+    from coursekit.execute import execute_notebook
 
     root = _root(args)
     paths = [Path(p) for p in args.notebooks] or sorted((root / "solutions").glob("*/*.ipynb"))
@@ -44,7 +44,7 @@ def cmd_execute(args) -> int:
         t0 = time.time()
         out = root / "build" / "executed" / path.name
         try:
-            grading.execute_notebook(path, out, fast=not args.full)
+            execute_notebook(path, out, fast=not args.full)
             print(f"executed {path.name} in {time.time() - t0:.1f} s -> {out.relative_to(root)}")
         except Exception as exc:  # report every notebook, fail at the end
             failed += 1
@@ -175,7 +175,9 @@ def cmd_zoo(args) -> int:
             acc = f"{info['accuracy']:.2%}" if "accuracy" in info else "-"
             print(f"{name:<26} {acc:>8}  {zoo.ENTRIES[name].description}")
         return 0
-    zoo.build(args.names or None)
+    from coursekit import recipes   # the build side: trainers load only when building
+
+    recipes.build(args.names or None)
     return 0
 
 
@@ -239,7 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_site)
 
     args = parser.parse_args(argv)
+    from coursekit import quiet
     from coursekit.checks import CourseKitError
+
+    quiet.filter_known_warnings()   # known-harmless third-party warnings only (coursekit/quiet.py)
 
     try:
         return args.func(args)

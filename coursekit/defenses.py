@@ -19,6 +19,7 @@ eval mode, restores their modes afterwards, and never changes their parameters
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Callable, Mapping, Sequence
 
@@ -30,9 +31,10 @@ from tqdm.auto import tqdm
 from coursekit import attacks
 from coursekit.checks import CourseKitError, check_images, check_int, check_labels, check_nonnegative
 from coursekit.models import MNIST_MEAN, MNIST_STD, Normalize
+from coursekit.runtime import model_device
 
 __all__ = [
-    "AdversarialDetector", "make_adversarial", "train_detector", "detector_accuracy",
+    "AttackSpec", "AdversarialDetector", "make_adversarial", "train_detector", "detector_accuracy",
     "detection_rate", "bypass_loss", "adaptive_attack", "adversarial_training",
     "robustness_curve", "robustness_curves", "plot_robustness_curves", "ATTACKS",
 ]
@@ -65,17 +67,73 @@ def _default_alpha(eps: float, steps: int) -> float:
     return 2.5 * eps / max(steps, 1)
 
 
-def _device(model: nn.Module) -> torch.device:
-    for tensor in model.parameters():
-        return tensor.device
-    return torch.device("cpu")
-
-
 def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
     check_images(x)
     check_labels(y, len(x))
     if len(x) == 0:
         raise CourseKitError("x is empty: give at least one image.")
+
+
+@dataclasses.dataclass(frozen=True)
+class AttackSpec:
+    """The attack that crafts adversarial examples, and its budget.
+
+    The one definition of the parameter group that :func:`make_adversarial`,
+    :func:`train_detector`, :func:`robustness_curve` and
+    :func:`coursekit.transfer.transfer_matrix` take as keyword arguments (validated here, once):
+
+    - ``attack``: ``"fgsm"`` (:func:`coursekit.attacks.fgsm`), ``"pgd"``
+      (:func:`coursekit.attacks.pgd`, L-infinity, random start) or any function
+      ``attack(model, x, y) -> x_adv``;
+    - ``eps``: the L-infinity budget (>= 0);
+    - ``alpha``: the PGD step; ``None``: ``2.5 * eps / steps`` (Madry et al.'s rule of thumb);
+    - ``steps``: PGD steps (>= 0);
+    - ``seed``: PGD's random start, batch ``i`` seeded with ``seed + i`` (``None``: unseeded).
+    """
+
+    attack: str | AttackFn = "pgd"
+    eps: float = 0.3
+    alpha: float | None = None
+    steps: int = 10
+    seed: int | None = 0
+
+    def __post_init__(self) -> None:
+        set_field = object.__setattr__.__get__(self)     # frozen: validated values replace the given ones
+        set_field("attack", _check_attack(self.attack))
+        set_field("eps", check_nonnegative(self.eps, "eps"))
+        set_field("steps", check_int(self.steps, "steps", minimum=0))
+        if self.alpha is not None:
+            set_field("alpha", check_nonnegative(self.alpha, "alpha"))
+
+    @property
+    def name(self) -> str:
+        """``"fgsm"``, ``"pgd"``, or the function's name (for reports and plot titles)."""
+        return self.attack if isinstance(self.attack, str) else getattr(self.attack, "__name__", "custom")
+
+    @property
+    def step_size(self) -> float:
+        return _default_alpha(self.eps, self.steps) if self.alpha is None else self.alpha
+
+    def with_eps(self, eps: float) -> "AttackSpec":
+        """The same attack at another budget (a default ``alpha`` follows ``eps``)."""
+        return dataclasses.replace(self, eps=eps)
+
+    def craft(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 500,
+              targeted: bool = False) -> torch.Tensor:
+        """Adversarial versions ``(N, C, H, W)`` of ``x``, batch by batch on the model's device, on x's device."""
+        device = model_device(model)
+        out = []
+        for i, start in enumerate(range(0, len(x), batch_size)):
+            xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
+            if callable(self.attack):
+                xb_adv = self.attack(model, xb, yb)
+            elif self.attack == "fgsm":
+                xb_adv = attacks.fgsm(model, xb, yb, self.eps, targeted=targeted)
+            else:
+                xb_adv = attacks.pgd(model, xb, yb, self.eps, self.step_size, self.steps, targeted=targeted,
+                                     seed=None if self.seed is None else self.seed + i)
+            out.append(xb_adv.detach().to(x.device))
+        return torch.cat(out)
 
 
 def make_adversarial(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
@@ -84,31 +142,16 @@ def make_adversarial(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
                      targeted: bool = False) -> torch.Tensor:
     """Adversarial examples crafted on ``model``, batch by batch.
 
-    ``attack``: ``"fgsm"`` (:func:`coursekit.attacks.fgsm`), ``"pgd"``
-    (:func:`coursekit.attacks.pgd`, L-infinity, random start, ``alpha`` defaults
-    to ``2.5 * eps / steps``) or any function ``attack(model, x, y) -> x_adv``.
+    ``attack``, ``eps``, ``alpha``, ``steps``, ``seed``: the attack and its budget
+    (:class:`AttackSpec`: ``"fgsm"``, ``"pgd"`` with ``alpha`` defaulting to
+    ``2.5 * eps / steps``, or any function ``attack(model, x, y) -> x_adv``).
     x: ``(N, C, H, W)`` in [0, 1]; y: ``(N,)``; returns ``(N, C, H, W)`` on x's device.
     """
     _check_model(model)
-    attack = _check_attack(attack)
-    eps = check_nonnegative(eps, "eps")
-    steps = check_int(steps, "steps", minimum=0)
+    spec = AttackSpec(attack, eps, alpha, steps, seed)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
-    alpha = _default_alpha(eps, steps) if alpha is None else check_nonnegative(alpha, "alpha")
     _check_pair(x, y)
-    device = _device(model)
-    out = []
-    for i, start in enumerate(range(0, len(x), batch_size)):
-        xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
-        if callable(attack):
-            xb_adv = attack(model, xb, yb)
-        elif attack == "fgsm":
-            xb_adv = attacks.fgsm(model, xb, yb, eps, targeted=targeted)
-        else:
-            xb_adv = attacks.pgd(model, xb, yb, eps, alpha, steps, targeted=targeted,
-                                 seed=None if seed is None else seed + i)
-        out.append(xb_adv.detach().to(x.device))
-    return torch.cat(out)
+    return spec.craft(model, x, y, batch_size=batch_size, targeted=targeted)
 
 
 # ---------------------------------------------------------------- the safety net
@@ -169,12 +212,12 @@ def train_detector(
     ``"attack_success_rate"`` (how often the crafted examples fool the classifier).
     """
     _check_model(classifier, "classifier")
+    spec = AttackSpec(attack, eps, alpha, steps, seed)
     epochs = check_int(epochs, "epochs", minimum=0)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     lr = check_nonnegative(lr, "lr")
     _check_pair(x, y)
-    x_adv = make_adversarial(classifier, x, y, attack=attack, eps=eps, alpha=alpha,
-                             steps=steps, seed=seed)
+    x_adv = spec.craft(classifier, x, y)
     success = attacks.attack_success_rate(classifier, x_adv, y)
 
     generator = torch.Generator().manual_seed(seed)
@@ -182,7 +225,7 @@ def train_detector(
         torch.manual_seed(seed)
         detector = AdversarialDetector(channels=x.shape[1])
     _check_model(detector, "detector")
-    device = _device(detector)
+    device = model_device(detector)
     inputs = torch.cat([x.detach(), x_adv])                                 # (2N, C, H, W)
     is_adversarial = torch.cat([torch.zeros(len(x)), torch.ones(len(x))])  # (2N,)
     optimizer = torch.optim.Adam(detector.parameters(), lr=lr)
@@ -213,7 +256,7 @@ def _detector_says_adversarial(detector: nn.Module, x: torch.Tensor, threshold: 
                                batch_size: int = 1000) -> torch.Tensor:
     """Boolean ``(N,)``: ``sigmoid(d(x)) > threshold``."""
     with attacks.evaluating(detector), torch.no_grad():
-        device = _device(detector)
+        device = model_device(detector)
         probs = torch.cat([torch.sigmoid(detector(x[i:i + batch_size].to(device))).cpu()
                            for i in range(0, len(x), batch_size)])
     if probs.dim() != 1:
@@ -481,15 +524,13 @@ def robustness_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     from coursekit.training import accuracy
 
     _check_model(model)
-    attack = _check_attack(attack)
+    spec = AttackSpec(attack, 0.0, alpha, steps, seed)
     eps_list = _check_eps_values(eps_values)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     _check_pair(x, y)
-    result: dict = {"eps": eps_list, "accuracy": [],
-                    "attack": attack if isinstance(attack, str) else getattr(attack, "__name__", "custom")}
+    result: dict = {"eps": eps_list, "accuracy": [], "attack": spec.name}
     for eps in tqdm(eps_list, desc="robustness curve", disable=not progress, leave=False):
-        x_adv = x if eps == 0 else make_adversarial(
-            model, x, y, attack=attack, eps=eps, alpha=alpha, steps=steps, seed=seed,
-            batch_size=batch_size)
+        x_adv = x if eps == 0 else spec.with_eps(eps).craft(model, x, y, batch_size=batch_size)
         result["accuracy"].append(accuracy(model, x_adv, y))
     return result
 

@@ -11,6 +11,9 @@ Checks, in order:
 - **kernel**: the ``python3`` Jupyter kernel that ``coursekit execute`` and nbgrader use;
 - **weights**: the sha256 of every shipped weights file against ``weights/manifest.json``;
 - **embedded data**: the hash of the arrays of the embedded 4,000/1,000 MNIST digits;
+- **data mirror**: when ``COURSEKIT_DATA`` is set, that the folder exists, has torchvision's layout
+  (``MNIST/raw/*-idx?-ubyte[.gz]``) and holds every file whole (a missing folder, a wrong layout and
+  a partial or truncated mirror each say what to do);
 - **data sources**: where MNIST (and Fashion-MNIST) would be read from: mirror, cache or embedded;
 - **device**: CUDA, Apple MPS or CPU (``coursekit.runtime``), with a tiny computation on it.
 
@@ -295,11 +298,110 @@ def check_embedded_data(path: Path | None = None) -> list[Check]:
     return [Check("embedded MNIST", "OK", f"{sizes} train/test digits, hash verified")]
 
 
+MIRROR_FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+# torchvision's file stems per split, and the number of examples each split must hold.
+MIRROR_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+                "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+MIRROR_SIZES = {"train": 60_000, "test": 10_000}
+
+
+def _mirror_setting() -> Path | None:
+    import os
+
+    value = os.environ.get("COURSEKIT_DATA", "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def _find_layout(folder: Path, depth: int = 3) -> Path | None:
+    """The folder under (or at) ``folder`` whose ``MNIST/raw`` would hold MNIST, found by its files."""
+    stem = MIRROR_FILES["test"][0]
+    for pattern in [f"{stem}*"] + [f"{'*/' * d}{stem}*" for d in range(1, depth + 1)]:
+        for hit in sorted(folder.glob(pattern)):
+            raw = hit.parent
+            if raw.name == "raw" and raw.parent.name == "MNIST":
+                return raw.parent.parent
+            return raw  # found, but not in torchvision's layout: the caller explains
+    return None
+
+
+def _check_split_files(raw: Path, split: str) -> tuple[list[str], list[str]]:
+    """(missing file names, problems) of one split in a ``raw`` folder; reads each file whole."""
+    from coursekit import data
+    from coursekit.checks import CourseKitError
+
+    missing, problems = [], []
+    for stem in MIRROR_FILES[split]:
+        path = next((p for p in (raw / stem, raw / f"{stem}.gz") if p.is_file()), None)
+        if path is None:
+            missing.append(f"{stem}.gz")
+            continue
+        try:
+            array = data._read_idx(path)
+        except (CourseKitError, OSError, EOFError) as exc:  # gzip raises EOFError on a cut file
+            problems.append(f"{path.name}: {exc}")
+            continue
+        if len(array) != MIRROR_SIZES[split]:
+            problems.append(f"{path.name} holds {len(array):,} examples, the {split} split has "
+                            f"{MIRROR_SIZES[split]:,}")
+    return missing, problems
+
+
+def check_data_mirror() -> list[Check]:
+    """``COURSEKIT_DATA`` when it is set: the folder, its layout, every file present and whole."""
+    folder = _mirror_setting()
+    if folder is None:
+        return []
+    name = "COURSEKIT_DATA"
+    fallback = "until then the notebooks read the embedded 5,000 digits (or the cache)"
+    if not folder.exists():
+        return [Check(name, "WARN", f"COURSEKIT_DATA={folder} does not exist",
+                      f"point COURSEKIT_DATA at the folder that holds MNIST/raw/, or unset it to use the "
+                      f"embedded digits; {fallback}")]
+    if not folder.is_dir():
+        return [Check(name, "WARN", f"COURSEKIT_DATA={folder} is a file, not a folder",
+                      f"point COURSEKIT_DATA at the folder that holds MNIST/raw/; {fallback}")]
+    raw = folder / MIRROR_FOLDERS["mnist"] / "raw"
+    if not raw.is_dir():
+        found = _find_layout(folder)
+        if found is not None and (found / "MNIST" / "raw").is_dir():
+            hint = f"set COURSEKIT_DATA={found} (the folder that contains MNIST/raw/)"
+        elif found is not None:
+            hint = (f"the MNIST files are in {found}: move them to <folder>/MNIST/raw/ (torchvision's layout) "
+                    "and set COURSEKIT_DATA=<folder>")
+        else:
+            hint = ("put torchvision's four MNIST files (train-images-idx3-ubyte.gz, ...) in "
+                    f"{raw}/, or unset COURSEKIT_DATA")
+        return [Check(name, "WARN", f"COURSEKIT_DATA={folder} has no MNIST/raw/ folder (wrong layout)",
+                      f"{hint}; {fallback}")]
+    checks = []
+    for dataset, optional in (("mnist", False), ("fashion_mnist", True)):
+        raw = folder / MIRROR_FOLDERS[dataset] / "raw"
+        if optional and not raw.is_dir():
+            continue
+        missing, problems = [], []
+        for split in MIRROR_FILES:
+            m, p = _check_split_files(raw, split)
+            missing += m
+            problems += p
+        label = f"{name} {MIRROR_FOLDERS[dataset]}"
+        if missing or problems:
+            detail = "partial mirror: " + "; ".join(
+                ([f"missing {', '.join(missing)}"] if missing else []) + problems)
+            checks.append(Check(label, "WARN", f"{detail} (in {raw})",
+                                "copy the missing or damaged files again from the official mirror (torchvision "
+                                "file names; md5 in the README); the splits that are whole are used, "
+                                f"the others come from the cache or the embedded digits"))
+        else:
+            checks.append(Check(label, "OK", f"complete: 60,000 train and 10,000 test examples in {raw}"))
+    return checks
+
+
 def check_data_sources() -> list[Check]:
     """Where each split would be read from (never downloads)."""
     from coursekit import data
 
     checks = []
+    mirror_set = _mirror_setting() is not None
     for split in ("train", "test"):
         try:
             source = data.find_source("mnist", split, download=False)
@@ -307,10 +409,13 @@ def check_data_sources() -> list[Check]:
             checks.append(Check(f"MNIST {split}", "FAIL", str(exc), REINSTALL))
             continue
         if source.kind == "embedded":
+            advice = ("COURSEKIT_DATA is set but not usable for this split: see the COURSEKIT_DATA line"
+                      if mirror_set else
+                      "optional, for the full 60,000/10,000: set COURSEKIT_DATA to a folder with "
+                      "MNIST/raw/*.gz, or run once online without COURSEKIT_OFFLINE")
             checks.append(Check(f"MNIST {split}", "OK",
                                 f"embedded subset ({EMBEDDED_MNIST_SIZES[split]:,} digits): every notebook runs",
-                                "optional, for the full 60,000/10,000: set COURSEKIT_DATA to a folder with "
-                                "MNIST/raw/*.gz, or run once online without COURSEKIT_OFFLINE"))
+                                advice))
         else:
             checks.append(Check(f"MNIST {split}", "OK", f"full data set from the {source}"))
     try:
@@ -353,7 +458,7 @@ def check_device() -> list[Check]:
 
 CHECKS: tuple[Callable[[], list[Check]], ...] = (
     check_python, check_packages, check_widgets, check_kernel,
-    check_weights, check_embedded_data, check_data_sources, check_device,
+    check_weights, check_embedded_data, check_data_mirror, check_data_sources, check_device,
 )
 
 

@@ -1,13 +1,8 @@
 """The nbgrader pipeline: release, collect, autograde, export grades.
 
-A thin layer over nbgrader's own commands (run as ``python -m nbgrader`` in the
-course directory, where ``nbgrader_config.py`` lives) and its Gradebook API.
-Layout (nbgrader's, with our folder names)::
-
-    solutions/<assignment>/<notebook>.ipynb          instructor source
-    notebooks/<assignment>/<notebook>.ipynb          student version (release)
-    submitted/<student>/<assignment>/<notebook>.ipynb
-    autograded/..., feedback/..., gradebook.db
+A thin layer over nbgrader's own commands and its Gradebook API (both reached through
+:mod:`coursekit.coursedir`, which also knows the course layout); autograding runs each submission
+in :mod:`coursekit.sandbox`.
 """
 from __future__ import annotations
 
@@ -15,56 +10,18 @@ import csv
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 from coursekit.checks import CourseKitError
-
-
-def find_course_root(start: Path | None = None) -> Path:
-    """The nearest folder (upwards from ``start`` or the cwd) with nbgrader_config.py."""
-    here = Path(start or os.environ.get("COURSEKIT_ROOT") or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "nbgrader_config.py").is_file() and (folder / "solutions").is_dir():
-            return folder
-    raise CourseKitError(
-        f"No course directory found from {here}: run this inside the coursekit checkout "
-        "(the folder with nbgrader_config.py and solutions/), or set COURSEKIT_ROOT."
-    )
-
-
-def assignments(root: Path) -> list[str]:
-    """Assignment names: the folders of solutions/ that hold notebooks."""
-    return sorted(p.name for p in (root / "solutions").iterdir()
-                  if p.is_dir() and any(p.glob("*.ipynb")))
-
-
-def _check_assignment(root: Path, name: str) -> None:
-    if name not in assignments(root):
-        raise CourseKitError(f"Unknown assignment {name!r}. Available: {', '.join(assignments(root))}.")
-
-
-def nbgrader(root: Path, *args: str, quiet: bool = True) -> subprocess.CompletedProcess:
-    """Run an nbgrader command in the course directory; raise with its log on failure."""
-    # nbgrader runs `alembic` and `jupyter` from PATH: put this interpreter's bin/ first.
-    bindir = os.path.dirname(sys.executable)
-    env = dict(os.environ, PYTHONWARNINGS="ignore",
-               PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=env,
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise CourseKitError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
-    if not quiet:
-        print(proc.stdout, proc.stderr, sep="", end="")
-    return proc
+from coursekit.coursedir import (assignments, check_assignment, find_course_root, graded_gradebook,  # noqa: F401
+                                 in_gradebook, nbgrader, open_gradebook)
 
 
 def release(root: Path, names: list[str] | None = None) -> list[Path]:
     """Generate the student notebooks in notebooks/ from solutions/."""
     out = []
     for name in names or assignments(root):
-        _check_assignment(root, name)
+        check_assignment(root, name)
         nbgrader(root, "generate_assignment", name, "--force")
         out.extend(sorted((root / "notebooks" / name).glob("*.ipynb")))
     return out
@@ -95,37 +52,6 @@ def collect(root: Path, source: Path, names: list[str] | None = None) -> list[tu
     return pairs
 
 
-def open_gradebook(path: Path):
-    """nbgrader's Gradebook on ``path`` (a new one runs ``alembic`` from PATH: use this interpreter's)."""
-    from nbgrader.api import Gradebook
-
-    bindir = os.path.dirname(sys.executable)
-    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-    return Gradebook(f"sqlite:///{path}")
-
-
-def _graded_gradebook(root: Path):
-    """The course's gradebook, which must exist (grades and reports read it)."""
-    db = root / "gradebook.db"
-    if not db.is_file():
-        raise CourseKitError(f"No gradebook at {db}: autograde something first.")
-    return open_gradebook(db)
-
-
-def _in_gradebook(root: Path, name: str) -> bool:
-    from nbgrader.api import MissingEntry
-
-    if not (root / "gradebook.db").is_file():
-        return False
-    with open_gradebook(root / "gradebook.db") as gb:
-        try:
-            gb.find_assignment(name)
-        except MissingEntry:
-            return False
-    return True
-
-
 def autograde(root: Path, name: str, students: list[str] | None = None, *, feedback: bool = True,
               sandbox: bool = True, workers: int = 1, dask: str | object | None = None,
               limits=None, progress: bool = False) -> list[dict] | None:
@@ -139,7 +65,7 @@ def autograde(root: Path, name: str, students: list[str] | None = None, *, feedb
     submission (score, reason, findings). ``sandbox=False`` runs plain ``nbgrader autograde`` in
     the course directory (trusted submissions only) and returns None.
     """
-    _check_assignment(root, name)
+    check_assignment(root, name)
     submitted = root / "submitted"
     found = sorted(p.parent.name for p in submitted.glob(f"*/{name}") if p.is_dir())
     if not (students or found):
@@ -149,7 +75,7 @@ def autograde(root: Path, name: str, students: list[str] | None = None, *, feedb
 
         return _sandbox.autograde(root, name, students, workers=workers, dask=dask, limits=limits,
                                   progress=progress, feedback=feedback)
-    if not _in_gradebook(root, name):     # a fresh clone: notebooks/ is committed, gradebook.db is not
+    if not in_gradebook(root, name):     # a fresh clone: notebooks/ is committed, gradebook.db is not
         nbgrader(root, "generate_assignment", name, "--force")
     if students:
         for student in students:
@@ -166,7 +92,7 @@ def grades(root: Path) -> list[dict]:
     from nbgrader.api import MissingEntry
 
     rows = []
-    with _graded_gradebook(root) as gb:
+    with graded_gradebook(root) as gb:
         for assignment in gb.assignments:
             for student in gb.students:
                 try:
@@ -219,7 +145,7 @@ def exercise_stats(root: Path) -> list[dict]:
     from statistics import mean, median
 
     stats = []
-    with _graded_gradebook(root) as gb:
+    with graded_gradebook(root) as gb:
         for assignment in gb.assignments:
             for nb in assignment.notebooks:
                 for cell in nb.grade_cells:
@@ -333,26 +259,3 @@ def export_csv_rows(rows: list[dict], path: Path) -> Path:
         writer.writerows(rows)
     return path
 
-
-def execute_notebook(path: Path, out_path: Path | None = None, *, timeout: int = 600,
-                     fast: bool = True) -> Path:
-    """Execute a notebook headless with nbclient (fast budgets unless ``fast=False``)."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(path, as_version=4)
-    env_backup = os.environ.get("COURSEKIT_FAST")
-    if fast:
-        os.environ["COURSEKIT_FAST"] = "1"
-    try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
-                       resources={"metadata": {"path": str(Path(path).parent)}}).execute()
-    finally:
-        if env_backup is None:
-            os.environ.pop("COURSEKIT_FAST", None)
-        else:
-            os.environ["COURSEKIT_FAST"] = env_backup
-    if out_path is not None:
-        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, out_path)
-    return Path(out_path or path)

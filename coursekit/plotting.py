@@ -43,24 +43,47 @@ def show_images(images: torch.Tensor, titles: Sequence[str] | None = None, *, nc
 
 
 def show_attack(x: torch.Tensor, x_adv: torch.Tensor, clean_label: str, adv_label: str, *,
-                title: str | None = None, amplify: float | None = None):
-    """Original, perturbation (rescaled to be visible) and adversarial image, side by side."""
+                title: str | None = None, amplify: float | None = None, delta_range: float | None = None):
+    r"""Original, perturbation and adversarial image, side by side.
+
+    ``x``, ``x_adv``: ``(C, H, W)`` in [0, 1]. The middle panel shows :math:`\delta = x_{adv} - x`:
+
+    - ``delta_range=r`` (what an explorer uses): a FIXED scale, :math:`\delta \in [-r, r]`, the same
+      at every ε (for one channel a diverging colour map with a colour bar, labelled once; for colour
+      images :math:`0.5 + \delta / (2r)`), so a larger ε shows as a stronger perturbation;
+    - otherwise the perturbation is rescaled to be visible: :math:`0.5 + a\,\delta` with ``amplify``
+      :math:`a` (default :math:`0.5 / \max|\delta|`, named in the panel's title).
+    """
     plt = _plt()
     delta = (x_adv - x).detach().cpu()
-    scale = amplify or (0.5 / max(float(delta.abs().max()), 1e-12))
     fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.8))
     cmap = "gray" if x.shape[0] == 1 else None
     axes[0].imshow(_to_hwc(x), cmap=cmap, vmin=0, vmax=1)
     axes[0].set_title(f"original: {clean_label}")
-    axes[1].imshow(_to_hwc((0.5 + scale * delta).clamp(0, 1)), cmap=cmap, vmin=0, vmax=1)
-    axes[1].set_title(f"perturbation (x{scale:.0f})\nmax |δ| = {float(delta.abs().max()):.3f}")
+    largest = float(delta.abs().max())
+    if delta_range is not None:
+        if not delta_range > 0:
+            from coursekit.checks import CourseKitError
+
+            raise CourseKitError(f"delta_range must be > 0 (the largest |δ| the scale shows), got {delta_range!r}.")
+        if x.shape[0] == 1:
+            shown = axes[1].imshow(delta[0].numpy(), cmap="RdBu_r", vmin=-delta_range, vmax=delta_range)
+            bar = fig.colorbar(shown, ax=axes[1], fraction=0.046, pad=0.04, ticks=[-delta_range, 0, delta_range])
+            bar.ax.tick_params(labelsize=7)
+        else:
+            axes[1].imshow(_to_hwc((0.5 + delta / (2 * delta_range)).clamp(0, 1)), vmin=0, vmax=1)
+        axes[1].set_title(f"perturbation δ\nmax |δ| = {largest:.3f}")
+    else:
+        scale = amplify or (0.5 / max(largest, 1e-12))
+        axes[1].imshow(_to_hwc((0.5 + scale * delta).clamp(0, 1)), cmap=cmap, vmin=0, vmax=1)
+        axes[1].set_title(f"perturbation (x{scale:.0f})\nmax |δ| = {largest:.3f}")
     axes[2].imshow(_to_hwc(x_adv), cmap=cmap, vmin=0, vmax=1)
     axes[2].set_title(f"adversarial: {adv_label}")
     for ax in axes:
         ax.axis("off")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.92) if title else None)   # room for the suptitle above the panel titles
     return fig
 
 

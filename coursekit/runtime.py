@@ -18,6 +18,9 @@ large     ``full_size()``: a CUDA GPU is there, or            ``large`` (``full`
 - ``full_size()``: ``COURSEKIT_FULL=1`` forces it on, ``COURSEKIT_FULL=0`` off; unset, it is on
   when ``device()`` is a CUDA GPU. Never while grading.
 - ``describe()``: one line for humans (used by ``coursekit doctor`` and lecture 00).
+- ``model_device(model)``: where a model's weights are; ``evaluating(*models)``: a block with the
+  models in eval mode, every submodule's own mode restored afterwards (the one helper for both:
+  attacks, metrics, training, the GAN code and the applications use them).
 - ``is_grading()``: explorers (``coursekit.widgets.show``) show their static figure instead of a
   live widget: under nbgrader, with the fast budgets (``COURSEKIT_FAST=1``), and with
   ``COURSEKIT_STATIC_WIDGETS=1`` (the static site, any budget). ``COURSEKIT_LIVE_WIDGETS=1`` keeps
@@ -27,8 +30,11 @@ large     ``full_size()``: a CUDA GPU is there, or            ``large`` (``full`
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
+from torch import nn
 
 from coursekit.checks import CourseKitError
 
@@ -134,3 +140,28 @@ def describe_device(d: torch.device | None = None) -> str:
 def describe() -> str:
     """One line: the device (with the GPU's name) and the budget mode."""
     return f"device {describe_device()}; budgets: {mode()}"
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of a model's first parameter (else its first buffer); the CPU for a model with neither."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+@contextmanager
+def evaluating(*models: nn.Module) -> Iterator[None]:
+    """Run a block with every model in eval mode; restore the mode of every submodule afterwards.
+
+    Restoring each submodule (not ``model.train(previous)``) matters when a caller froze part of a
+    model: a feature extractor kept in eval mode inside a model being trained stays in eval mode.
+    Gradients are not touched (``torch.no_grad()`` / ``enable_grad()`` are the caller's choice).
+    """
+    modes = [(module, module.training) for model in models for module in model.modules()]
+    for model in models:
+        model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import html
-import os
 import re
 import shutil
 import time
@@ -32,9 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coursekit.checks import CourseKitError
+from coursekit.execute import run_notebook
+from coursekit.hidden_tests import SITE_PLACEHOLDER, strip_hidden_cells
 
 _WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-_HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.DOTALL)
 _NOTEBOOK_LINK = re.compile(r"\[(?P<label>[^\]]*)\]\(\.\./(?P<name>[0-9]{2}_[A-Za-z0-9_]+)/(?P=name)\.ipynb(?P<anchor>#[^)]*)?\)")
 _TITLE = re.compile(r"^#\s+(.+)$", re.MULTILINE)
 
@@ -77,12 +77,8 @@ class Lecture:
 # ---------------------------------------------------------------- notebook transformations
 
 def strip_hidden_tests(nb) -> None:
-    """Remove hidden-test regions (and those cells' outputs) in place."""
-    for cell in nb.cells:
-        if cell.cell_type == "code" and "### BEGIN HIDDEN TESTS" in cell.source:
-            kept = _HIDDEN.sub("", cell.source).rstrip()
-            cell.source = kept or "# hidden checks: they run when the notebook is graded"
-            cell.outputs = []
+    """Remove hidden-test regions (and those cells' outputs) in place (:mod:`coursekit.hidden_tests`)."""
+    strip_hidden_cells(nb, SITE_PLACEHOLDER)
 
 
 def clear_solutions(nb) -> None:
@@ -140,31 +136,9 @@ def describe(nb) -> tuple[str, str, int]:
 
 def execute(path: Path, *, fast: bool = True, timeout: int = 600):
     """Execute a notebook with static explorers; return (notebook with outputs, error text or None)."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-
-    nb = nbformat.read(path, as_version=4)
     # A page has no live kernel: every explorer shows its static figure (coursekit.runtime).
-    settings = {"COURSEKIT_FAST": "1" if fast else "0", "COURSEKIT_STATIC_WIDGETS": "1",
-                "COURSEKIT_LIVE_WIDGETS": "0"}
-    saved = {k: os.environ.get(k) for k in settings}
-    os.environ.update(settings)
-    error = None
-    try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=False,
-                       resources={"metadata": {"path": str(Path(path).parent)}}).execute()
-    except CellExecutionError as exc:
-        error = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))[-2000:]  # without terminal colours
-    except Exception as exc:  # a timeout, a dead kernel: report it with the page so far
-        error = f"{type(exc).__name__}: {exc}"[-2000:]
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    return nb, error
+    result = run_notebook(path, fast=fast, timeout=timeout, static_widgets=True)
+    return result.notebook, result.error
 
 
 def _nav(lectures: list[Lecture], i: int) -> str:

@@ -8,6 +8,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from coursekit.checks import check_images, check_labels
+from coursekit.runtime import evaluating, model_device
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -16,25 +17,14 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def model_device(model: nn.Module) -> torch.device:
-    """The device of a model's parameters (or buffers); CPU for a model with neither."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Predicted classes ``(N,)`` for images ``(N, C, H, W)`` in [0, 1]."""
     check_images(x)
-    was_training = model.training
-    model.eval()
-    try:
-        device = model_device(model)
+    device = model_device(model)
+    with evaluating(model):
         return torch.cat([model(x[i:i + batch_size].to(device)).argmax(1).cpu()
                           for i in range(0, len(x), batch_size)])
-    finally:
-        model.train(was_training)
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from coursekit.checks import CourseKitError, check_images, check_labels, check_nonnegative
-from coursekit.defenses import _check_attack, make_adversarial
+from coursekit.checks import CourseKitError, check_images, check_int, check_labels
+from coursekit.defenses import AttackSpec
 from coursekit.training import predict
 
 __all__ = ["transfer_matrix", "plot_transfer_matrix"]
@@ -55,8 +55,8 @@ def transfer_matrix(
 
     so a target's own mistakes never count as successes. ``target_models=None``
     uses the sources as targets (a square matrix whose diagonal is white box).
-    ``attack``: ``"fgsm"``, ``"pgd"`` (``alpha``, ``steps``, ``seed``; see
-    :func:`coursekit.defenses.make_adversarial`) or ``attack(model, x, y) -> x_adv``.
+    ``attack``, ``eps``, ``alpha``, ``steps``, ``seed``: the attack and its budget
+    (:class:`coursekit.defenses.AttackSpec`): ``"fgsm"``, ``"pgd"`` or ``attack(model, x, y) -> x_adv``.
 
     x: ``(N, C, H, W)`` in [0, 1]; y: ``(N,)``. Returns a dict with
     ``sources``, ``targets`` (names), ``success`` (``len(sources) x len(targets)``
@@ -66,8 +66,8 @@ def transfer_matrix(
     """
     sources = _check_models(source_models, "source_models")
     targets = sources if target_models is None else _check_models(target_models, "target_models")
-    attack = _check_attack(attack)
-    eps = check_nonnegative(eps, "eps")
+    spec = AttackSpec(attack, eps, alpha, steps, seed)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     check_images(x)
     check_labels(y, len(x))
     if len(x) == 0:
@@ -78,8 +78,7 @@ def transfer_matrix(
     success, adversarial_accuracy = [], []
     for source_name, source in tqdm(sources.items(), desc="transfer matrix", disable=not progress,
                                     leave=False):
-        x_adv = make_adversarial(source, x, y.to(x.device), attack=attack, eps=eps, alpha=alpha,
-                                 steps=steps, seed=seed, batch_size=batch_size)
+        x_adv = spec.craft(source, x, y.to(x.device), batch_size=batch_size)
         row, acc_row = [], []
         for target_name, target in targets.items():
             correct_adv = predict(target, x_adv) == y
@@ -96,8 +95,8 @@ def transfer_matrix(
         "success": success,
         "adversarial_accuracy": adversarial_accuracy,
         "accuracy": [float(c.float().mean()) for c in clean_correct.values()],
-        "attack": attack if isinstance(attack, str) else getattr(attack, "__name__", "custom"),
-        "eps": eps,
+        "attack": spec.name,
+        "eps": spec.eps,
         "n": len(x),
     }
 

@@ -11,12 +11,15 @@ with their sha256, accuracy, seed and training data, in
 ImageNet models from torchvision load as ``load("torchvision/resnet18")`` when
 their weights are in torch's cache (``$TORCH_HOME/hub/checkpoints``); they are
 never downloaded by coursekit.
+
+This module *loads*; it never imports a trainer. Each entry names its training recipe
+(``trainer``), a key of :data:`coursekit.recipes.TRAINERS`: the build side
+(:mod:`coursekit.recipes`) trains, evaluates and writes the weights and the manifest.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import platform
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -34,26 +37,26 @@ class MissingWeightsError(CourseKitError, FileNotFoundError):
 
 @dataclass
 class ZooEntry:
-    """One model: how to build it, and (for our own models) how to train it."""
+    """One model: its architecture and, for the models we train, the name of its recipe."""
 
     name: str
     description: str
-    build: Callable[[], nn.Module]
-    train: Callable[[nn.Module, dict], dict] | None = None  # (model, recipe) -> metrics
-    recipe: dict = field(default_factory=dict)
+    build: Callable[[], nn.Module]   # the architecture, untrained
+    trainer: str | None = None       # a key of coursekit.recipes.TRAINERS; None: not trained here
+    recipe: dict = field(default_factory=dict)   # hyperparameters (stored in the manifest)
 
 
 def weights_dir() -> Path:
     return Path(str(resources.files("coursekit") / "weights"))
 
 
-def _manifest_path() -> Path:
+def manifest_path() -> Path:
     return weights_dir() / "manifest.json"
 
 
 def manifest() -> dict:
     """The manifest of shipped weights: ``{name: {sha256, accuracy, seed, data, ...}}``."""
-    path = _manifest_path()
+    path = manifest_path()
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
@@ -65,31 +68,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-# ---------------------------------------------------------------- recipes
-
-def _mnist_recipe_train(model: nn.Module, recipe: dict) -> dict:
-    """Train on the full MNIST training set, evaluate on the 10,000 test images."""
-    from coursekit import data, training
-
-    x_train, y_train = data.load_mnist("train")
-    x_test, y_test = data.load_mnist("test")
-    if len(x_train) < 60000 or len(x_test) < 10000:
-        raise CourseKitError(
-            "Building the zoo needs the full MNIST (60,000 train / 10,000 test), found "
-            f"{len(x_train)}/{len(x_test)} (the embedded subset?). Set COURSEKIT_DATA to a "
-            "mirror in torchvision's layout, e.g. COURSEKIT_DATA=../shared/data."
-        )
-    history = training.train_classifier(
-        model, x_train, y_train, epochs=recipe["epochs"], lr=recipe["lr"],
-        batch_size=recipe["batch_size"], seed=recipe["seed"],
-    )
-    return {
-        "accuracy": training.accuracy(model, x_test, y_test),
-        "evaluated_on": "MNIST test set (10,000 images)",
-        "data": "MNIST training set (60,000 images)",
-        "final_train_loss": history["loss"][-1],
-    }
-
+# ---------------------------------------------------------------- architectures and storage
 
 def _mnist_cnn():
     from coursekit.models import MnistCNN
@@ -116,90 +95,32 @@ def _mnist_cnn_wide():
     return MnistCNN(width=2)
 
 
+def _dcgan_mnist():
+    from coursekit.gan.models import DCGANGenerator
+    recipe = ENTRIES["dcgan_mnist"].recipe
+    return DCGANGenerator(z_dim=recipe["z_dim"], channels=recipe["channels"], refine=recipe["refine"])
+
+
+def _cgan_mnist():
+    from coursekit.gan.models import ConditionalGenerator
+    recipe = ENTRIES["cgan_mnist"].recipe
+    return ConditionalGenerator(recipe["z_dim"], 10, recipe["channels"], refine=recipe["refine"])
+
+
 def round_to_float16(model: nn.Module) -> None:
-    """Round the weights through float16 in place, so metrics describe the shipped file."""
+    """Round the weights through float16 in place, so figures describe a float16 file as loaded."""
     with torch.no_grad():
         for tensor in model.state_dict().values():
             if tensor.is_floating_point():
                 tensor.copy_(tensor.half().float())
 
 
-def _mnist_wide_recipe_train(model: nn.Module, recipe: dict) -> dict:
-    """The mnist_cnn recipe at width 2; weights stored as float16 (< 1 MB)."""
-    from coursekit import data, training
-
-    metrics = _mnist_recipe_train(model, recipe)
-    round_to_float16(model)
-    x_test, y_test = data.load_mnist("test")
-    return {**metrics, "accuracy": training.accuracy(model, x_test, y_test),
-            "storage_dtype": "float16 (loaded as float32)"}
-
-
-def _mnist_robust_recipe_train(model: nn.Module, recipe: dict) -> dict:
-    """Adversarial training on the full MNIST (coursekit.defenses.adversarial_training).
-
-    Metrics: clean accuracy on the 10,000 test images and PGD accuracy (eps 0.3,
-    20 steps of 0.01 and 40 steps of 0.025, random start) on the first 1,000.
-    """
-    import time
-
-    from coursekit import attacks, data, defenses, training
-
-    x_train, y_train = data.load_mnist("train")
-    x_test, y_test = data.load_mnist("test")
-    if len(x_train) < 60000 or len(x_test) < 10000:
-        raise CourseKitError(
-            "Building the zoo needs the full MNIST (60,000 train / 10,000 test), found "
-            f"{len(x_train)}/{len(x_test)} (the embedded subset?). Set COURSEKIT_DATA to a "
-            "mirror in torchvision's layout, e.g. COURSEKIT_DATA=../shared/data."
-        )
-    train_kwargs = {k: v for k, v in recipe.items() if k not in ("note", "storage_dtype")}
-    start = time.perf_counter()
-    history = defenses.adversarial_training(model, x_train, y_train, **train_kwargs)
-    seconds = time.perf_counter() - start
-    round_to_float16(model)
-    x_eval, y_eval = x_test[:1000], y_test[:1000]
-    pgd20 = attacks.pgd(model, x_eval, y_eval, 0.3, 0.01, 20, seed=0)
-    pgd40 = attacks.pgd(model, x_eval, y_eval, 0.3, 0.025, 40, seed=1)
-    fgsm = attacks.fgsm(model, x_eval, y_eval, 0.3)
-    return {
-        "accuracy": training.accuracy(model, x_test, y_test),
-        "evaluated_on": "MNIST test set (10,000 images); attacks on the first 1,000",
-        "pgd20_eps0.3_accuracy": training.accuracy(model, pgd20, y_eval),
-        "pgd40_eps0.3_accuracy": training.accuracy(model, pgd40, y_eval),
-        "fgsm_eps0.3_accuracy": training.accuracy(model, fgsm, y_eval),
-        "data": "MNIST training set (60,000 images), each batch replaced by adversarial examples",
-        "final_train_loss": history["loss"][-1],
-        "training_seconds": round(seconds),
-        "storage_dtype": "float16 (loaded as float32)",
-    }
-
-
-def _dcgan_mnist():
-    from coursekit.gan import DCGANGenerator
-    recipe = ENTRIES["dcgan_mnist"].recipe
-    return DCGANGenerator(z_dim=recipe["z_dim"], channels=recipe["channels"], refine=recipe["refine"])
-
-
-def _dcgan_mnist_train(model: nn.Module, recipe: dict) -> dict:
-    """Adversarial training against a DCGANDiscriminator (coursekit.gan.recipes); ships G only."""
-    from coursekit.gan.recipes import train_dcgan_mnist
-    return train_dcgan_mnist(model, recipe)
-
-
-def _cgan_mnist():
-    from coursekit.gan import ConditionalGenerator
-    recipe = ENTRIES["cgan_mnist"].recipe
-    return ConditionalGenerator(recipe["z_dim"], 10, recipe["channels"], refine=recipe["refine"])
-
-
-def _cgan_mnist_train(model: nn.Module, recipe: dict) -> dict:
-    """Adversarial training against a ConditionalDiscriminator (coursekit.gan.recipes); ships G only."""
-    from coursekit.gan.recipes import train_cgan_mnist
-    return train_cgan_mnist(model, recipe)
-
-
 ENTRIES: dict[str, ZooEntry] = {}
+
+# What the two GAN generators share (they differ in length); chosen by scripts/gan_recipe_search.py.
+_GAN_RECIPE = {"z_dim": 64, "channels": 128, "refine": True, "d_channels": 64, "d_dropout": 0.0,
+               "batch_size": 128, "lr_g": 2e-4, "lr_d": 2e-4, "k": 1, "label_smoothing": 1.0, "seed": 0,
+               "storage_dtype": "float16"}
 
 
 def register(entry: ZooEntry) -> ZooEntry:
@@ -209,27 +130,27 @@ def register(entry: ZooEntry) -> ZooEntry:
 
 register(ZooEntry(
     "mnist_cnn", "MNIST CNN: 2 conv + 2 dense layers, ~99% test accuracy",
-    _mnist_cnn, _mnist_recipe_train, {"epochs": 4, "lr": 2e-3, "batch_size": 64, "seed": 0},
+    _mnist_cnn, "mnist_classifier", {"epochs": 4, "lr": 2e-3, "batch_size": 64, "seed": 0},
 ))
 register(ZooEntry(
     "mnist_mlp", "MNIST MLP: 784-128-128-10, ~98% test accuracy",
-    _mnist_mlp, _mnist_recipe_train, {"epochs": 4, "lr": 2e-3, "batch_size": 64, "seed": 0},
+    _mnist_mlp, "mnist_classifier", {"epochs": 4, "lr": 2e-3, "batch_size": 64, "seed": 0},
 ))
 register(ZooEntry(
     "mnist_logreg",
     "MNIST multinomial logistic regression on raw pixels (784 -> 10), ~92% test accuracy: "
     "the linear model of coursekit.linear",
-    _mnist_logreg, _mnist_recipe_train, {"epochs": 5, "lr": 1e-3, "batch_size": 64, "seed": 0},
+    _mnist_logreg, "mnist_classifier", {"epochs": 5, "lr": 1e-3, "batch_size": 64, "seed": 0},
 ))
 register(ZooEntry(
     "mnist_cnn_wide", "MNIST CNN at width 2 (32/64 channels), seed 1: a second standard model for transfer",
-    _mnist_cnn_wide, _mnist_wide_recipe_train,
+    _mnist_cnn_wide, "mnist_classifier_float16",
     {"epochs": 4, "lr": 2e-3, "batch_size": 64, "seed": 1, "storage_dtype": "float16"},
 ))
 register(ZooEntry(
     "mnist_cnn_robust",
     "MNIST CNN adversarially trained against L-inf eps=0.3 (see recipe): robust to FGSM/PGD",
-    _mnist_cnn, _mnist_robust_recipe_train,
+    _mnist_cnn, "mnist_robust",
     {"method": "pgd", "eps": 0.3, "steps": 5, "epochs": 3, "eps_warmup_epochs": 1.0, "lr": 2e-3,
      "batch_size": 100, "seed": 0, "storage_dtype": "float16",
      "note": "PGD adversarial training (Madry et al. 2018), 5 steps of 2.5*eps/5 from a random start; "
@@ -240,10 +161,8 @@ register(ZooEntry(
     "dcgan_mnist",
     "DCGAN generator for MNIST digits: noise z (N, 64) -> images (N, 1, 28, 28) in [0, 1] "
     "(the generator only; coursekit.gan.generate(G, n) draws samples)",
-    _dcgan_mnist, _dcgan_mnist_train,
-    {"z_dim": 64, "channels": 128, "refine": True, "d_channels": 64, "d_dropout": 0.0, "steps": 10000,
-     "batch_size": 128, "lr_g": 2e-4, "lr_d": 2e-4, "k": 1, "label_smoothing": 1.0, "seed": 0,
-     "storage_dtype": "float16",
+    _dcgan_mnist, "dcgan_mnist",
+    {**_GAN_RECIPE, "steps": 10000,
      "note": "Chosen by scripts/gan_recipe_search.py on a GPU (docs/benchmarks.md, 'GAN: the dcgan_mnist "
              "recipe'): the stride-1 refine layer and 21 epochs instead of 3 took the MNIST-domain FID "
              "from 403 to 59."},
@@ -252,10 +171,8 @@ register(ZooEntry(
     "cgan_mnist",
     "Class-conditional DCGAN generator for MNIST: G(z (N, 64), labels (N,)) -> images (N, 1, 28, 28) "
     "in [0, 1] of the asked-for digits (coursekit.gan.generate(G, n, labels=...))",
-    _cgan_mnist, _cgan_mnist_train,
-    {"z_dim": 64, "channels": 128, "refine": True, "d_channels": 64, "d_dropout": 0.0, "steps": 5000,
-     "batch_size": 128, "lr_g": 2e-4, "lr_d": 2e-4, "k": 1, "label_smoothing": 1.0, "seed": 0,
-     "storage_dtype": "float16",
+    _cgan_mnist, "cgan_mnist",
+    {**_GAN_RECIPE, "steps": 5000,
      "note": "Chosen by scripts/gan_recipe_search.py on a GPU (docs/benchmarks.md)."},
 ))
 register(ZooEntry(  # pretrained by Keras, ported by scripts/convert_mobilenet.py (no recipe)
@@ -291,7 +208,7 @@ def load(name: str, *, device: str | torch.device | None = None, verify: bool = 
         model = ENTRIES[name].build()
         path = weights_dir() / f"{name}.pt"
         if not path.is_file():
-            how = (f"`coursekit zoo build {name}`" if ENTRIES[name].train is not None
+            how = (f"`coursekit zoo build {name}`" if ENTRIES[name].trainer is not None
                    else ENTRIES[name].recipe.get("rebuild", "the conversion script in scripts/"))
             raise MissingWeightsError(
                 f"The weights of {name!r} are not in {weights_dir()}. Rebuild them with "
@@ -331,47 +248,3 @@ def _load_torchvision(arch: str) -> nn.Module:
     net = torchvision.models.get_model(arch, weights=None)
     net.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
     return nn.Sequential(Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]), net)
-
-
-# ---------------------------------------------------------------- building
-
-def build(names: list[str] | None = None) -> dict:
-    """Train the named models (default: all with a recipe), save weights, update the manifest."""
-    from coursekit import __version__
-
-    names = names or [n for n, e in ENTRIES.items() if e.train is not None]
-    current = manifest()
-    for name in names:
-        if name not in ENTRIES or ENTRIES[name].train is None:
-            raise CourseKitError(f"No build recipe for {name!r}. Buildable: "
-                                 f"{', '.join(n for n, e in ENTRIES.items() if e.train)}.")
-        entry = ENTRIES[name]
-        torch.manual_seed(entry.recipe.get("seed", 0))
-        model = entry.build()
-        print(f"building {name}: {entry.description}", flush=True)
-        metrics = entry.train(model, entry.recipe)
-        path = weights_dir() / f"{name}.pt"
-        state = model.state_dict()
-        if entry.recipe.get("storage_dtype") == "float16":  # halves the file; load() restores float32
-            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-        torch.save(state, path)
-        current[name] = {
-            "description": entry.description,
-            "sha256": sha256_of(path),
-            "bytes": path.stat().st_size,
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "recipe": entry.recipe,
-            **metrics,
-            "built_with": {"coursekit": __version__, "torch": torch.__version__,
-                           "python": platform.python_version()},
-        }
-        print(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in metrics.items()), flush=True)
-        record_in_manifest(name, current[name])
-    return manifest()
-
-
-def record_in_manifest(name: str, record: dict) -> None:
-    """Write one model's record, re-reading the file so parallel builds do not clobber it."""
-    current = manifest()
-    current[name] = record
-    _manifest_path().write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")

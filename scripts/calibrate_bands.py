@@ -2,7 +2,7 @@
 
 A stochastic exercise (a random start, a GAN step) cannot be graded by equality with one reference
 output: a correct answer that draws its random numbers differently must pass. Its grader
-(``coursekit.exercises``) instead checks statistics of the answer's output against bands: the
+(``coursekit.exercises.judge``) instead checks statistics of the answer's output against bands: the
 [min, max] of the same statistics over the reference run under many fixed seeds, widened by a margin.
 This script computes them, with the same seeds every time (so regenerating gives the same file).
 
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=ROOT)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)           # the same summation order on every machine size
-    stochastic = sorted({e.assignment for e in exercises.EXERCISES.values() if e.band_stats is not None})
+    stochastic = sorted({e.assignment for e in exercises.EXERCISES.values() if e.bands is not None})
     stale = []
     for assignment in args.assignments or stochastic:
         text = render(exercises.calibrate_assignment(assignment))

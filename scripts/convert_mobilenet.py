@@ -147,6 +147,7 @@ def convert(folder: str | Path = DEFAULT_FOLDER) -> dict:
     """Convert, check, save the float16 weights and record them in the manifest."""
     from coursekit import __version__, zoo
     from coursekit.mobilenet import top_k
+    from coursekit.recipes import record_in_manifest
 
     folder = Path(folder)
     model32 = build_float32_model(folder)
@@ -197,7 +198,7 @@ def convert(folder: str | Path = DEFAULT_FOLDER) -> dict:
         "built_with": {"coursekit": __version__, "torch": torch.__version__,
                        "python": platform.python_version()},
     }
-    zoo.record_in_manifest(NAME, record)
+    record_in_manifest(NAME, record)
     return record
 
 

@@ -2,7 +2,7 @@
 """Search for the zoo's GAN recipes, and time "steps to recognisable digits".
 
 Runs every variant below (one process each, in parallel: on a GPU they share the card),
-evaluating the generator every ``--every`` steps with ``coursekit.gan.recipes.evaluate_digit_generator``
+evaluating the generator every ``--every`` steps with ``coursekit.recipes.gan.evaluate_digit_generator``
 (float16-rounded weights, 2,000 samples, mnist_cnn). Writes ``search.json`` (every curve) and,
 per variant, the float16 generator weights at each checkpoint into ``--out``. Then, alone on the
 machine, times the winning recipe with ``GANTrainer`` against the PyTorch DCGAN example's loop
@@ -84,7 +84,7 @@ def recipe_of(name: str, steps: int | None) -> dict:
 def build_models(recipe: dict):
     import torch
     from coursekit.gan.models import ConditionalGenerator, DCGANGenerator
-    from coursekit.gan.recipes import conditional_discriminator, dcgan_discriminator
+    from coursekit.recipes.gan import conditional_discriminator, dcgan_discriminator
 
     torch.manual_seed(recipe["seed"])
     if recipe.get("conditional"):
@@ -102,7 +102,7 @@ def run_variant(name: str, steps: int | None, every: int, out: Path) -> None:
 
     import torch
     from coursekit import data, runtime
-    from coursekit.gan.recipes import evaluate_digit_generator, meets_quality_bar, train_gan_recipe
+    from coursekit.recipes.gan import evaluate_digit_generator, meets_quality_bar, train_gan_recipe
     from coursekit.zoo import round_to_float16
 
     torch.set_num_threads(1)
@@ -192,7 +192,7 @@ def time_to_recognisable(name: str, steps: int, every: int, out: Path) -> dict:
 
     import torch
     from coursekit import data, runtime
-    from coursekit.gan.recipes import evaluate_digit_generator, train_gan_recipe
+    from coursekit.recipes.gan import evaluate_digit_generator, train_gan_recipe
     from coursekit.zoo import round_to_float16
 
     recipe = recipe_of(name, steps)

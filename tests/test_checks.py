@@ -44,3 +44,28 @@ def test_the_library_uses_the_shared_checks():
         gan.GANTrainer(gan.MLPGenerator(), gan.MLPDiscriminator(), k=0)
     with pytest.raises(CourseKitError, match=r"^lr_g must be a positive number"):
         gan.GANTrainer(gan.MLPGenerator(), gan.MLPDiscriminator(), lr_g=-1)
+
+
+def test_the_attack_parameter_group_is_checked_in_one_place():
+    """make_adversarial, train_detector, robustness_curve and transfer_matrix share defenses.AttackSpec."""
+    from coursekit import defenses, transfer
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    x, y = torch.rand(3, 1, 2, 2), torch.tensor([0, 1, 0])
+    calls = {
+        "make_adversarial": lambda **kw: defenses.make_adversarial(model, x, y, **kw),
+        "train_detector": lambda **kw: defenses.train_detector(model, x, y, progress=False, **kw),
+        "robustness_curve": lambda **kw: defenses.robustness_curve(model, x, y, [0.1], **kw),
+        "transfer_matrix": lambda **kw: transfer.transfer_matrix({"m": model}, None, x, y, **kw),
+    }
+    for name, call in calls.items():
+        with pytest.raises(CourseKitError, match=r"^Unknown attack 'jsma'"):
+            call(attack="jsma")
+        with pytest.raises(CourseKitError, match=r"^steps must be an integer >= 0, got -1\.$"):
+            call(steps=-1)
+        with pytest.raises(CourseKitError, match=r"^alpha must be"):
+            call(alpha=-0.1)
+    spec = defenses.AttackSpec("PGD", eps=0.3, steps=10)
+    assert spec.attack == "pgd" and spec.step_size == pytest.approx(0.075)
+    assert spec.with_eps(0.1).step_size == pytest.approx(0.025), "a default step follows the budget"
+    assert defenses.AttackSpec(lambda m, a, b: a, alpha=0.5).with_eps(0.1).step_size == 0.5

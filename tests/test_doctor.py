@@ -164,3 +164,74 @@ def test_report_renders_in_a_notebook():
     assert report.exit_code == 0
     with pytest.raises(ValueError):
         doctor.Check("c", "MAYBE", "?")
+
+
+# ---------------------------------------------------------------- COURSEKIT_DATA, when it is set
+
+def mirror_checks(monkeypatch, folder):
+    monkeypatch.setenv("COURSEKIT_DATA", str(folder))
+    return {c.name: c for c in doctor.check_data_mirror()}
+
+
+def test_unset_mirror_adds_no_line(monkeypatch):
+    monkeypatch.delenv("COURSEKIT_DATA", raising=False)
+    assert doctor.check_data_mirror() == []
+    monkeypatch.setenv("COURSEKIT_DATA", "")     # what `make` exports when there is no mirror
+    assert doctor.check_data_mirror() == []
+
+
+def test_missing_mirror_folder_is_named_and_not_advised_again(monkeypatch, offline):
+    by = mirror_checks(monkeypatch, offline / "no-such-folder")
+    check = by["COURSEKIT_DATA"]
+    assert check.status == "WARN" and "does not exist" in check.detail and "no-such-folder" in check.detail
+    assert "unset it" in check.fix and "MNIST/raw" in check.fix
+    sources = {c.name: c for c in doctor.check_data_sources()}
+    assert "embedded" in sources["MNIST train"].detail
+    assert "set COURSEKIT_DATA to a folder" not in sources["MNIST train"].fix, "it is set already"
+    assert "see the COURSEKIT_DATA line" in sources["MNIST train"].fix
+    assert "COURSEKIT_DATA" in {c.name for c in doctor.run()}
+
+
+def test_mirror_pointing_at_the_raw_folder_names_the_right_setting(monkeypatch, mnist_mirror):
+    check = mirror_checks(monkeypatch, mnist_mirror / "MNIST" / "raw")["COURSEKIT_DATA"]
+    assert check.status == "WARN" and "wrong layout" in check.detail
+    assert f"COURSEKIT_DATA={mnist_mirror}" in check.fix
+
+
+def test_malformed_mirror_files_without_torchvisions_layout(monkeypatch, tmp_path):
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(b"")       # the files, but flat in the folder
+    (tmp_path / "notes.txt").write_text("my MNIST copy")
+    check = mirror_checks(monkeypatch, tmp_path)["COURSEKIT_DATA"]
+    assert check.status == "WARN" and "no MNIST/raw/" in check.detail
+    assert "move them to <folder>/MNIST/raw/" in check.fix
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    check = mirror_checks(monkeypatch, empty)["COURSEKIT_DATA"]
+    assert "put torchvision's four MNIST files" in check.fix
+
+
+def test_partial_and_truncated_mirror(monkeypatch, mnist_mirror, tmp_path):
+    import gzip
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        shutil.copy(mnist_mirror / "MNIST" / "raw" / name, raw / name)
+    check = mirror_checks(monkeypatch, tmp_path)["COURSEKIT_DATA MNIST"]
+    assert check.status == "WARN" and "partial mirror: missing train-images-idx3-ubyte.gz" in check.detail
+    from coursekit import data
+
+    assert data.find_source("mnist", "test", download=False).kind == "mirror", "the whole split is still used"
+    # a cut download: the header promises 10,000 labels, the file holds 100
+    labels = gzip.decompress((mnist_mirror / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    (raw / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(labels[:108]))
+    shutil.copy(mnist_mirror / "MNIST" / "raw" / "train-images-idx3-ubyte.gz", raw)
+    check = mirror_checks(monkeypatch, tmp_path)["COURSEKIT_DATA MNIST"]
+    assert check.status == "WARN" and "t10k-labels-idx1-ubyte.gz" in check.detail and "truncated" in check.detail
+    assert "missing" not in check.detail
+
+
+def test_complete_mirror_is_ok(monkeypatch, mnist_mirror):
+    by = mirror_checks(monkeypatch, mnist_mirror)
+    assert by["COURSEKIT_DATA MNIST"].status == "OK" and "60,000 train" in by["COURSEKIT_DATA MNIST"].detail
+    assert by["COURSEKIT_DATA FashionMNIST"].status == "OK"

@@ -56,5 +56,6 @@ def test_the_wheel_carries_every_shipped_model_the_digits_and_the_exercise_regis
         if isinstance(manifest[model], dict) and manifest[model].get("sha256"):
             assert f"coursekit/weights/{model}.pt" in names, model
     assert {"coursekit/weights/manifest.json", "coursekit/assets/mnist_embedded.npz",
-            "coursekit/exercises_04.py", "coursekit/exercises_05.py", "coursekit/course_config.py"} <= names
+            "coursekit/exercises/judge/lecture04.py", "coursekit/exercises/judge/lecture05.py",
+            "coursekit/exercises/runner.py", "coursekit/course_config.py"} <= names
     assert not any(n.startswith(("tests/", "solutions/", "notebooks/")) for n in names)

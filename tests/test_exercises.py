@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from coursekit import attacks, defenses, exercises, feedback, gan, linear, transfer, zoo
+from coursekit.exercises import runner
 from coursekit.applications import private, superres, translation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -249,7 +250,7 @@ def test_a_stochastic_answer_outside_the_bands_is_rejected_and_the_bands_are_sto
     result = exercises.diagnose(exercise, random_start_only)
     assert not result.ok and "outside the range" in result.message
     stored = exercises.bands(exercise)
-    assert stored["seeds"] == exercise.band_seeds >= 20
+    assert stored["seeds"] == exercise.bands.seeds >= 20
     assert (ROOT / "solutions" / exercise.assignment / "bands.json").is_file()
 
 
@@ -257,7 +258,7 @@ def test_a_training_step_is_judged_on_fresh_state_with_clear_messages_for_its_fo
     exercise = exercises.get("05", "ex1-training-step")
 
     def tensors_not_floats(G, D, opt_g, opt_d, real_batches, noise_batches):
-        out = exercises.EXERCISES[exercise.key].reference(G, D, opt_g, opt_d, real_batches, noise_batches)
+        out = _training_step_no_grad_fakes(G, D, opt_g, opt_d, real_batches, noise_batches)
         return {key: torch.tensor(value) for key, value in out.items()}
 
     result = exercises.diagnose(exercise, tensors_not_floats)
@@ -273,8 +274,9 @@ def test_a_training_step_is_judged_on_fresh_state_with_clear_messages_for_its_fo
     three = exercises.diagnose(exercise, own_noise_minimax)
     assert not three.ok, three
     # the probes are rebuilt for every answer: running the reference twice gives the same outputs
-    first = exercises._call(exercise.wrap(exercise.reference), (1, 3, "adam"))
-    assert torch.equal(first, exercises._call(exercise.wrap(exercise.reference), (1, 3, "adam")))
+    probe = runner.Call(name="adam", args=(1, 3, "adam"), harness=exercise.harness)
+    first = runner.call_once(exercise.reference, probe)
+    assert first.status == "ok" and (first.output == runner.call_once(exercise.reference, probe).output).all()
 
 
 def _step_variant(noise_for_d, noise_for_g, zero_grad_g=True, clear_after=False):
@@ -449,8 +451,9 @@ def test_the_answer_cannot_change_the_models_mode_for_the_rest_of_the_notebook()
         m.eval()
         return x
 
-    exercises._call(sets_eval, (model, torch.zeros(1, 1, 28, 28), torch.zeros(1, dtype=torch.long), 0.1))
-    assert model.training
+    run = runner.call_once(sets_eval, runner.Call(name="probe", args=(model, torch.zeros(1, 1, 28, 28),
+                                                                         torch.zeros(1, dtype=torch.long), 0.1)))
+    assert run.status == "ok" and model.training
 
 
 def test_a_failed_hidden_check_reaches_the_feedback_as_its_hint_only():
@@ -502,13 +505,19 @@ def test_each_exercise_has_a_self_check_cell_that_runs_nothing_while_grading(ass
         assert f'check("{assignment[:2]}", "{grade_id}",' in source and f'hint("{assignment[:2]}", "{grade_id}", 1)' in source
 
 
-def test_self_learner_check_and_hint_ladder(capsys):
+def test_self_learner_check_and_hint_ladder(capsys, monkeypatch):
+    monkeypatch.delenv("COURSEKIT_GRADED", raising=False)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     exercise = exercises.get("02", "ex3-min-flip")
     assert not exercises.check("02", "ex3-min-flip", exercise.misconceptions[0].wrong)
     out = capsys.readouterr().out
     assert "not yet" in out and exercise.misconceptions[0].hint in out
-    assert exercises.check("02_linear_explanation", "ex3-min-flip", {"min_flip_eps": exercises._flip_ref})
-    assert [exercises.hint("02", "ex3-min-flip", level) for level in (1, 2, 3)] == list(exercise.hints)
+    assert exercises.check("02_linear_explanation", "ex3-min-flip", {"min_flip_eps": _flip_numpy_style})
+    capsys.readouterr()
+    # each rung is printed once and not returned (a notebook would show a returned string a second time)
+    for level in (1, 2, 3):
+        assert exercises.hint("02", "ex3-min-flip", level) is None
+        assert capsys.readouterr().out == exercise.hints[level - 1] + "\n"
     with pytest.raises(ValueError, match="level must be 1"):
         exercises.hint("02", "ex3-min-flip", 4)
     with pytest.raises(ValueError, match="No exercise 02/ex9"):

@@ -421,7 +421,7 @@ def test_mode_coverage_counts_modes_and_quality():
 def _quality_against_the_embedded_digits(name: str) -> dict:
     """The bar's figures for a shipped generator, against the shipped digits (the same everywhere)."""
     from coursekit import data, zoo
-    from coursekit.gan.recipes import evaluate_digit_generator
+    from coursekit.recipes.gan import evaluate_digit_generator
 
     return evaluate_digit_generator(zoo.load(name), n=2000, seed=1000,
                                     real_test=data.embedded_mnist("test")[0],
@@ -431,7 +431,7 @@ def _quality_against_the_embedded_digits(name: str) -> dict:
 def test_shipped_cgan_meets_the_quality_bar():
     """Issue 17's bar: >= 90% confident under mnist_cnn, every class 5-15%, FID <= 2x real digits."""
     from coursekit import zoo
-    from coursekit.gan.recipes import meets_quality_bar
+    from coursekit.recipes.gan import meets_quality_bar
 
     G = zoo.load("cgan_mnist")
     assert not G.training and G.z_dim == 64 and gan.is_conditional(G)
@@ -449,7 +449,7 @@ def test_shipped_dcgan_draws_recognisable_digits_of_every_class():
     search behind it is in docs/benchmarks.md. This test holds what it does reach, so a worse
     rebuild fails."""
     from coursekit import zoo
-    from coursekit.gan.recipes import meets_quality_bar
+    from coursekit.recipes.gan import meets_quality_bar
 
     G = zoo.load("dcgan_mnist")
     assert not G.training and G.z_dim == 64

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from coursekit import grading, sandbox
+from coursekit import feedback, grading, sandbox
 
 HERE = Path(__file__).resolve().parent / "hostile_submissions"
 CASES = HERE / "cases"
@@ -180,7 +180,7 @@ def test_main_reason_is_the_most_serious_finding():
 def test_feedback_banner_escapes_student_text():
     res = {"score": 1, "max_score": 5, "reason": "error",
            "findings": [sandbox.finding("error", "<script>alert(1)</script>", "ex1")]}
-    banner = sandbox.feedback_banner(res)
+    banner = feedback.feedback_banner(res)
     assert "<script>" not in banner and "&lt;script&gt;" in banner and "result: error" in banner
 
 

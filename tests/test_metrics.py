@@ -587,3 +587,23 @@ def test_inception_v3_real_weights_if_cached():
         features = extractor.features(cat)
     assert features.shape == (1, 2048)
     assert int(logits.argmax()) in range(281, 286)  # ImageNet's domestic cats (tabby ... Egyptian cat)
+
+
+def test_the_metrics_package_keeps_every_public_name_and_no_module_shadows_one():
+    """`coursekit.metrics.<name>` for every name of __all__, and the GAN checks also from coursekit.gan.
+
+    No submodule is named after a function: the exercises resolve forbidden names such as
+    "coursekit.metrics.inception_score" by importing the longest importable prefix, so a module of
+    that name would silently turn the function into a module.
+    """
+    import importlib
+
+    from coursekit import gan
+
+    for name in metrics.__all__:
+        assert getattr(metrics, name) is not None
+        with pytest.raises(ImportError):
+            importlib.import_module(f"coursekit.metrics.{name}")
+    assert callable(metrics.inception_score) and callable(metrics.fid)
+    for name in ("digit_quality", "mode_coverage", "energy_distance", "ModeCoverage"):
+        assert getattr(gan, name) is getattr(metrics, name)

@@ -224,7 +224,7 @@ def test_manifest_records_the_shipped_file():
 
 def test_zoo_entry_loads_in_eval_mode(shipped):
     assert "mobilenet_v1_imagenet" in zoo.available()
-    assert zoo.ENTRIES["mobilenet_v1_imagenet"].train is None
+    assert zoo.ENTRIES["mobilenet_v1_imagenet"].trainer is None
     assert not shipped.training
     assert all(p.dtype == torch.float32 for p in shipped.parameters())
 

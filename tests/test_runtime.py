@@ -124,3 +124,38 @@ def test_static_widgets_with_any_budget(clean_env):
     assert not runtime.is_grading()
     clean_env.setenv("COURSEKIT_STATIC_WIDGETS", "1")
     assert runtime.is_grading() and runtime.budget(full=10, fast=1) == 10, "the site: full budgets, static figures"
+
+
+# ---------------------------------------------------------------- the one device / eval-mode helper
+
+def test_model_device_reads_parameters_then_buffers_else_cpu():
+    assert runtime.model_device(torch.nn.Linear(2, 2).to("meta")) == torch.device("meta")
+    buffers_only = torch.nn.BatchNorm1d(3, affine=False).to("meta")
+    assert list(buffers_only.parameters()) == [] and runtime.model_device(buffers_only) == torch.device("meta")
+    assert runtime.model_device(torch.nn.ReLU()) == torch.device("cpu")
+
+
+def test_evaluating_restores_every_submodule_mode_even_after_an_error():
+    frozen = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5))
+    model = torch.nn.Sequential(frozen, torch.nn.Dropout(0.5))
+    other = torch.nn.Dropout(0.5).eval()
+    model.train()
+    frozen.eval()                     # a part kept in eval mode inside a model that trains
+    with pytest.raises(RuntimeError, match="inside"):
+        with runtime.evaluating(model, other):
+            assert not any(m.training for m in (*model.modules(), other))
+            raise RuntimeError("inside")
+    assert model.training and model[1].training
+    assert not frozen.training and not frozen[1].training, "model.train(previous) would have flipped these"
+    assert not other.training
+
+
+def test_evaluating_leaves_gradients_to_the_caller_and_attacks_turn_them_on():
+    from coursekit import attacks
+
+    model = torch.nn.Linear(2, 2)
+    with torch.no_grad(), runtime.evaluating(model):
+        assert not torch.is_grad_enabled()
+    with torch.no_grad(), attacks.evaluating(model) as same:
+        assert torch.is_grad_enabled() and same is model and not model.training
+    assert model.training

@@ -79,10 +79,70 @@ def test_torchvision_model_loads_from_cache_with_normalisation_inside(monkeypatc
 
 
 def test_build_recipe_refuses_the_embedded_subset(offline):
+    from coursekit import recipes
+
+    entry = zoo.ENTRIES["mnist_mlp"]
     with pytest.raises(CourseKitError, match="full MNIST"):
-        zoo.ENTRIES["mnist_mlp"].train(zoo.ENTRIES["mnist_mlp"].build(), zoo.ENTRIES["mnist_mlp"].recipe)
-    with pytest.raises(CourseKitError, match="No build recipe"):
-        zoo.build(["no_such_model"])
+        recipes.TRAINERS[entry.trainer](entry.build(), entry.recipe)
+    for split in ("train", "test"):     # the one check every recipe (classifiers, GANs) calls
+        with pytest.raises(CourseKitError, match=f"full MNIST.*found [0-9]+ {split} images.*COURSEKIT_DATA"):
+            recipes.full_mnist(split)
+    with pytest.raises(CourseKitError, match="No build recipe for 'no_such_model'"):
+        recipes.build(["no_such_model"])
+    with pytest.raises(CourseKitError, match="No build recipe for 'mobilenet_v1_imagenet'.*mnist_cnn"):
+        recipes.build(["mobilenet_v1_imagenet"])
+
+
+def test_the_manifest_records_the_recipe_each_trained_entry_declares():
+    """A recipe edited without rebuilding the weights would make the manifest lie."""
+    shipped = zoo.manifest()
+    trained = [name for name, entry in zoo.ENTRIES.items() if entry.trainer is not None]
+    assert trained and all(name in shipped for name in trained)
+    for name in trained:
+        assert shipped[name]["recipe"] == zoo.ENTRIES[name].recipe, name
+
+
+def test_every_trained_entry_names_a_recipe_and_every_recipe_is_used():
+    from coursekit import recipes
+
+    named = {e.trainer for e in zoo.ENTRIES.values() if e.trainer is not None}
+    assert named == set(recipes.TRAINERS)
+    assert zoo.ENTRIES["mobilenet_v1_imagenet"].trainer is None     # ported, not trained here
+
+
+def test_build_trains_saves_float16_and_records_what_load_verifies(monkeypatch, tmp_path, capsys):
+    from coursekit import recipes
+    from coursekit.models import LogisticRegression
+
+    def fake_recipe(model, recipe):          # stands for a real recipe: sets weights, returns figures
+        with torch.no_grad():
+            for p in model.parameters():
+                p.copy_(torch.linspace(-1, 1, p.numel()).view_as(p) / 3)
+        return {"accuracy": 0.5}
+
+    monkeypatch.setattr(zoo, "weights_dir", lambda: tmp_path)
+    monkeypatch.setitem(recipes.TRAINERS, "fake", fake_recipe)
+    monkeypatch.setitem(zoo.ENTRIES, "tiny_logreg", zoo.ZooEntry(
+        "tiny_logreg", "a test model", LogisticRegression, "fake", {"seed": 3, "storage_dtype": "float16"}))
+    recipes.build(["tiny_logreg"])
+    record = zoo.manifest()["tiny_logreg"]
+    assert record["accuracy"] == 0.5 and record["recipe"]["seed"] == 3 and record["parameters"] == 7850
+    assert record["sha256"] == zoo.sha256_of(tmp_path / "tiny_logreg.pt")
+    stored = torch.load(tmp_path / "tiny_logreg.pt", weights_only=True)
+    assert all(v.dtype == torch.float16 for v in stored.values())
+    model = zoo.load("tiny_logreg")                                   # verified against the manifest
+    expected = torch.linspace(-1, 1, 7840).view(10, 784) / 3
+    assert not model.training and torch.equal(model.linear.weight, expected.half().float())
+    assert "building tiny_logreg" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["mnist_cnn", "mnist_cnn_robust", "dcgan_mnist"])
+def test_loading_a_model_never_imports_a_trainer(name):
+    trainers = ["coursekit.recipes", "coursekit.training", "coursekit.defenses"]
+    code = (f"import sys, coursekit.zoo as zoo; zoo.load({name!r}); "
+            f"print([m for m in {trainers!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_check_images_errors_teach():

@@ -1,15 +1,11 @@
 """Small helpers shared by the GAN applications (validation, modes, seeding)."""
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
-
 import torch
-from torch import nn
 
 from coursekit.checks import CourseKitError, check_positive_float  # noqa: F401 (re-exported)
-
-
+from coursekit.runtime import evaluating as eval_mode  # noqa: F401 (the one eval-mode helper, re-exported)
+from coursekit.runtime import model_device as device_of  # noqa: F401 (the one device helper, re-exported)
 
 
 def check_fraction(value, name: str, *, open_low: bool = False, open_high: bool = False) -> float:
@@ -29,25 +25,6 @@ def check_same_shape(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str)
         raise CourseKitError(
             f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}."
         )
-
-
-@contextmanager
-def eval_mode(*models: nn.Module) -> Iterator[None]:
-    """Put models in eval mode; restore each one's previous mode afterwards."""
-    modes = [m.training for m in models]
-    for m in models:
-        m.eval()
-    try:
-        yield
-    finally:
-        for m, mode in zip(models, modes):
-            m.train(mode)
-
-
-def device_of(model: nn.Module) -> torch.device:
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 class BatchSampler:
@@ -72,11 +49,3 @@ class BatchSampler:
 def adam(params, lr: float) -> torch.optim.Optimizer:
     """Adam with the GAN betas (0.5, 0.999) of Radford et al. (2016)."""
     return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
-
-
-def round_to_float16(model: nn.Module) -> None:
-    """Round floating-point weights through float16 in place (what the zoo ships)."""
-    with torch.no_grad():
-        for tensor in model.state_dict().values():
-            if tensor.is_floating_point():
-                tensor.copy_(tensor.half().float())

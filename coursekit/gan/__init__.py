@@ -12,9 +12,10 @@
 - :mod:`coursekit.gan.training`: ``discriminator_step``, ``generator_step``
   (one step each, as in Goodfellow et al. 2014) and ``GANTrainer``
   (k D steps, separate learning rates, label smoothing, seeded, checkpoints);
-- :mod:`coursekit.gan.metrics`: ``energy_distance``, ``mode_coverage``,
-  ``digit_quality``;
-- :mod:`coursekit.gan.recipes`: how the zoo's ``dcgan_mnist`` is trained.
+- ``energy_distance``, ``mode_coverage``, ``digit_quality``: checks on samples, from
+  :mod:`coursekit.metrics.samples` (with the other ways to evaluate a generator).
+
+How the zoo's generators are trained is on the build side: :mod:`coursekit.recipes.gan`.
 """
 from coursekit.gan.losses import (
     GENERATOR_LOSSES,
@@ -27,7 +28,6 @@ from coursekit.gan.losses import (
     minimax_generator_loss,
     non_saturating_generator_loss,
 )
-from coursekit.gan.metrics import ModeCoverage, digit_quality, energy_distance, mode_coverage
 from coursekit.gan.models import (
     ConditionalDiscriminator,
     ConditionalGenerator,
@@ -42,6 +42,7 @@ from coursekit.gan.models import (
 from coursekit.gan.theory import jensen_shannon_divergence, optimal_discriminator, value_at_optimal_discriminator
 from coursekit.gan.training import GANTrainer, discriminator_step, generator_step
 from coursekit.gan.vbn import VirtualBatchNorm
+from coursekit.metrics.samples import ModeCoverage, digit_quality, energy_distance, mode_coverage
 
 __all__ = [
     "GENERATOR_LOSSES", "check_logits", "check_real_label", "discriminator_loss",

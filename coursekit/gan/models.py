@@ -12,6 +12,7 @@ from torch import nn
 
 from coursekit.checks import CourseKitError, check_labels
 from coursekit.gan.vbn import VirtualBatchNorm
+from coursekit.runtime import evaluating, model_device
 
 
 def check_noise(z: torch.Tensor, z_dim: int, name: str = "z") -> torch.Tensor:
@@ -255,10 +256,8 @@ def generate(generator: nn.Module, n: int, *, labels: torch.Tensor | None = None
         check_labels(labels, n, "labels", generator.num_classes)
     elif labels is not None:
         raise CourseKitError("labels are only for a conditional generator (G(z, y)); this one is G(z).")
-    device = next(generator.parameters()).device
-    was_training = generator.training
-    generator.eval()
-    try:
+    device = model_device(generator)
+    with evaluating(generator):
         chunks = []
         for i in range(0, n, batch_size):
             zb = z[i:i + batch_size].to(device)
@@ -267,5 +266,3 @@ def generate(generator: nn.Module, n: int, *, labels: torch.Tensor | None = None
             else:
                 chunks.append(generator(zb, labels[i:i + batch_size].to(device)).cpu())
         return torch.cat(chunks)
-    finally:
-        generator.train(was_training)

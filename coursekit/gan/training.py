@@ -27,6 +27,7 @@ from coursekit.checks import (
 )
 from coursekit.gan.losses import check_real_label, discriminator_loss, get_generator_loss
 from coursekit.gan.models import generate, is_conditional
+from coursekit.runtime import model_device
 
 
 def discriminator_step(generator: nn.Module, discriminator: nn.Module,
@@ -168,7 +169,7 @@ class GANTrainer:
 
     @property
     def device(self) -> torch.device:
-        return next(self.generator.parameters()).device
+        return model_device(self.generator)
 
     def noise(self, n: int) -> torch.Tensor:
         """``n`` latent vectors ``z ~ N(0, I)`` from the trainer's seeded generator."""

@@ -1,4 +1,7 @@
-"""How good are the samples? Distances for 2-D toys and a classifier check for digits."""
+"""How good are a generator's samples? Distances for 2-D toys and a classifier check for digits.
+
+Also importable from :mod:`coursekit.gan` (lectures 04-05 use them beside the game).
+"""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -6,6 +9,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from coursekit import runtime
 from coursekit.checks import CourseKitError, check_images
 
 
@@ -70,6 +74,15 @@ def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, radius: float = 
 
 
 @torch.no_grad()
+def class_probabilities(classifier: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """``softmax(classifier(images))`` ``(N, C)`` on the CPU, in batches on the classifier's device, in eval mode."""
+    device = runtime.model_device(classifier)
+    with runtime.evaluating(classifier):
+        return torch.cat([classifier(images[i:i + batch_size].to(device)).softmax(1).cpu()
+                          for i in range(0, len(images), batch_size)])
+
+
+@torch.no_grad()
 def digit_quality(images: torch.Tensor, classifier: nn.Module | None = None,
                   threshold: float = 0.9) -> dict:
     """Are generated digits recognisable? Classify them with an MNIST classifier.
@@ -84,14 +97,7 @@ def digit_quality(images: torch.Tensor, classifier: nn.Module | None = None,
     if classifier is None:
         from coursekit import zoo
         classifier = zoo.load("mnist_cnn")
-    was_training = classifier.training
-    classifier.eval()
-    try:
-        device = next(classifier.parameters()).device
-        probs = torch.cat([classifier(images[i:i + 500].to(device)).softmax(1).cpu()
-                           for i in range(0, len(images), 500)])
-    finally:
-        classifier.train(was_training)
+    probs = class_probabilities(classifier, images)
     confidence, predicted = probs.max(1)
     return {
         "confident_fraction": float((confidence > threshold).float().mean()),

@@ -1,4 +1,4 @@
-"""How the zoo's GAN generators are trained (``zoo.build(['dcgan_mnist', 'cgan_mnist'])``).
+"""How the zoo's GAN generators are trained (``coursekit zoo build dcgan_mnist cgan_mnist``).
 
 One function per shipped generator; both train with :class:`coursekit.gan.GANTrainer` on the
 full MNIST training set, on ``runtime.device()`` (a GPU when there is one), and evaluate what
@@ -23,26 +23,13 @@ from typing import Callable
 import torch
 from torch import nn
 
-from coursekit.checks import CourseKitError
+from coursekit.recipes.mnist import full_mnist
 from coursekit.zoo import round_to_float16
 
 #: The bar of a generator "worth showing" (issue 17): confident samples, every class present,
 #: and an MNIST-domain FID at most twice that of real digits at the same sample size.
 QUALITY_BAR = {"confident_fraction": 0.9, "class_share_min": 0.05, "class_share_max": 0.15,
                "fid_ratio_max": 2.0}
-
-
-def _full_mnist() -> tuple[torch.Tensor, torch.Tensor]:
-    from coursekit import data
-
-    x_train, y_train = data.load_mnist("train")
-    if len(x_train) < 60000:
-        raise CourseKitError(
-            "Building a GAN of the zoo needs the full MNIST training set (60,000 images), found "
-            f"{len(x_train)} (the embedded subset?). Set COURSEKIT_DATA to a mirror in "
-            "torchvision's layout, e.g. COURSEKIT_DATA=../shared/data."
-        )
-    return x_train, y_train
 
 
 @torch.no_grad()
@@ -57,11 +44,10 @@ def evaluate_digit_generator(generator: nn.Module, *, n: int = 2000, seed: int =
     For a conditional generator ``label_agreement`` (the classifier agrees with the asked-for
     class, confidently) is added, overall and per class.
     """
-    from coursekit import data, metrics, zoo
-    from coursekit.gan.metrics import digit_quality
+    from coursekit import data, metrics, runtime, zoo
     from coursekit.gan.models import generate, is_conditional
 
-    device = next(generator.parameters()).device
+    device = runtime.model_device(generator)
     classifier = zoo.load("mnist_cnn", device=device)
     extractor = metrics.feature_extractor("mnist_cnn", device=device)
     if real_test is None:
@@ -70,7 +56,7 @@ def evaluate_digit_generator(generator: nn.Module, *, n: int = 2000, seed: int =
         real_train = data.load_mnist("train")[0]
     labels = torch.arange(n) % 10 if is_conditional(generator) else None
     samples = generate(generator, n, seed=seed, labels=labels)
-    quality = digit_quality(samples, classifier, threshold=0.9)
+    quality = metrics.digit_quality(samples, classifier, threshold=0.9)
     reference = metrics.feature_statistics(real_test, extractor, progress=False)
     pick = torch.randperm(len(real_train), generator=torch.Generator().manual_seed(seed))[:n]
     result = {
@@ -83,9 +69,7 @@ def evaluate_digit_generator(generator: nn.Module, *, n: int = 2000, seed: int =
         "fid_reference": f"{len(real_test)} real test digits",
     }
     if labels is not None:
-        probs = torch.cat([classifier(samples[i:i + 500].to(device)).softmax(1).cpu()
-                           for i in range(0, n, 500)])
-        confidence, predicted = probs.max(1)
+        confidence, predicted = metrics.class_probabilities(classifier, samples).max(1)
         agree = (predicted == labels) & (confidence > 0.9)
         result["label_agreement"] = round(float(agree.float().mean()), 4)
         result["label_agreement_per_class"] = [round(float(agree[labels == c].float().mean()), 4)
@@ -127,7 +111,7 @@ def train_gan_recipe(generator: nn.Module, discriminator: nn.Module, recipe: dic
     from coursekit.gan.training import GANTrainer
 
     device = device or runtime.device()
-    x_train, y_train = _full_mnist()
+    x_train, y_train = full_mnist("train")
     generator.to(device)
     discriminator.to(device)
     x_train = x_train.to(device)

@@ -1,0 +1,262 @@
+"""The tamper guard: runs INSIDE the student's kernel, before any student code.
+
+This module is never imported by the kernel: the executor (:mod:`coursekit.sandbox.execute`) sends
+its source, which runs in a fresh module object outside ``sys.modules`` (so student code cannot
+import it by name), then calls :func:`make_guard`. Only the standard library is used here.
+
+The guard snapshots the callables of the notebook's libraries (numpy, torch, coursekit and every
+submodule imported at that point), builtins, the IPython shell's hooks and ``sys`` hooks. Before
+every test cell :meth:`Guard.before_tests` restores them and restores the names that instructor
+cells defined, and reports what it had to restore. Reports are single stdout lines tagged with a
+secret nonce, read by the executor.
+"""
+import builtins
+import importlib
+import json
+import os
+import sys
+import threading
+import types
+
+MISSING = object()
+# Libraries whose own functions may legitimately add shell callbacks or wrap functions.
+SUPPORT_LIBRARIES = ("matplotlib", "matplotlib_inline", "IPython", "ipykernel", "ipywidgets", "tqdm")
+FRAMEWORK_CLASSES = (("torch", "Tensor"), ("torch.nn", "Module"), ("torch.nn", "Parameter"))
+SHELL_LISTS = ("input_transformers_cleanup", "input_transformers_post", "ast_transformers")
+SYS_HOOKS = ("stdout", "stderr", "excepthook", "displayhook", "breakpointhook")
+NOTEBOOK_NAMES = ("_", "__", "___", "_oh", "Out", "In", "_ih", "_dh", "_ii", "_iii")
+
+
+def same(a, b) -> bool:
+    """Identity, with bound methods compared by function and instance (each access makes a new one)."""
+    if a is b:
+        return True
+    if type(a) is types.MethodType and type(b) is types.MethodType:
+        return a.__func__ is b.__func__ and a.__self__ is b.__self__
+    return False
+
+
+def callables(d: dict) -> dict:
+    """The callable, non-module values of a namespace."""
+    out = {}
+    for k, v in list(d.items()):
+        try:
+            if callable(v) and not isinstance(v, types.ModuleType):
+                out[k] = v
+        except Exception:
+            pass
+    return out
+
+
+def library_dirs(roots) -> tuple:
+    """The folders of the notebook's libraries (code written there is not the notebook's)."""
+    dirs = []
+    for root in list(roots) + list(SUPPORT_LIBRARIES):
+        mod = sys.modules.get(root)
+        path = getattr(mod, "__file__", None) if mod is not None else None
+        if path:
+            dirs.append(os.path.dirname(os.path.abspath(path)) + os.sep)
+    return tuple(dirs)
+
+
+def code_file(obj) -> str | None:
+    """The file a plain Python function (or bound method) was written in; None for anything else."""
+    fn = getattr(obj, "__func__", obj)
+    code = getattr(fn, "__code__", None) if isinstance(fn, types.FunctionType) else None
+    return code.co_filename if code is not None else None
+
+
+class Guard:
+    """Snapshot at creation; restore and report before each test cell."""
+
+    def __init__(self, nonce: str, preload, roots, student_names):
+        from IPython import get_ipython
+
+        for name in preload:
+            try:
+                importlib.import_module(name)
+            except Exception:
+                pass
+        self.nonce, self.roots, self.student_names = nonce, tuple(roots), set(student_names)
+        self.shell = shell = get_ipython()
+        kernel = getattr(shell, "kernel", None)
+        self.lib_dirs = library_dirs(roots)
+        self.modules = {}
+        for name, mod in list(sys.modules.items()):
+            if isinstance(mod, types.ModuleType) and name.split(".")[0] in self.roots:
+                try:
+                    self.modules[name] = (mod, callables(dict(vars(mod))))
+                except Exception:
+                    pass
+        self.builtins = dict(vars(builtins))
+        classes = []
+        for cls in (type(shell), type(kernel) if kernel is not None else None, type(sys.stdout), type(sys.stderr)):
+            if cls is not None:
+                classes += [c for c in cls.__mro__ if c is not object]
+        for modname, attr in FRAMEWORK_CLASSES:
+            mod = sys.modules.get(modname)
+            if mod is not None and hasattr(mod, attr):
+                classes += [c for c in getattr(mod, attr).__mro__ if c is not object]
+        self.class_state = {c: callables(dict(vars(c))) for c in dict.fromkeys(classes)}
+        self.instance_state = {id(o): (o, callables(dict(vars(o)))) for o in (shell, kernel)
+                               if o is not None and hasattr(o, "__dict__")}
+        self.list_state = {n: list(getattr(shell, n)) for n in SHELL_LISTS if hasattr(shell, n)}
+        self.callbacks = {k: list(v) for k, v in shell.events.callbacks.items()}
+        self.sys_state = {k: getattr(sys, k) for k in SYS_HOOKS}
+        self.meta_path, self.path_hooks = list(sys.meta_path), list(sys.path_hooks)
+        self.custom = (shell.custom_exceptions, shell.CustomTB)
+        self.trusted, self.before = {}, {}
+        self.threads0 = set(threading.enumerate())
+
+    # -- what counts as the libraries' own code ----------------------------------------------
+    def library_code(self, obj) -> bool:
+        """A function written in a library's own files (not in the notebook)."""
+        path = code_file(obj)
+        return path is not None and path.startswith(self.lib_dirs)
+
+    def library_rewrap(self, new, old) -> bool:
+        """A library wrapping its own function later (torch._dynamo wraps torch.manual_seed)."""
+        return self.library_code(new) and getattr(new, "__wrapped__", None) is old
+
+    # -- restore ------------------------------------------------------------------------------
+    def restore(self) -> list:
+        """Put back everything the snapshot holds; return what had changed."""
+        changed = []
+        for part in (self._restore_sys, self._restore_builtins, self._restore_modules, self._restore_classes,
+                     self._restore_instances, self._restore_shell, self._restore_names):
+            part(changed)
+        return changed
+
+    def _restore_sys(self, changed):
+        sys.settrace(None)
+        sys.setprofile(None)
+        threading.settrace(None)
+        threading.setprofile(None)
+        for k, v in self.sys_state.items():
+            if not same(getattr(sys, k, MISSING), v):
+                setattr(sys, k, v)
+                changed.append("sys." + k)
+        if sys.meta_path != self.meta_path:
+            sys.meta_path[:] = self.meta_path
+            changed.append("sys.meta_path")
+        if sys.path_hooks != self.path_hooks:
+            sys.path_hooks[:] = self.path_hooks
+            changed.append("sys.path_hooks")
+
+    def _restore_builtins(self, changed):
+        bd = vars(builtins)
+        for k, v in self.builtins.items():
+            if k not in ("_", "__", "___") and not same(bd.get(k, MISSING), v):
+                bd[k] = v
+                changed.append("builtins." + k)
+        for k in [k for k in bd if k not in self.builtins and not k.startswith("_")]:
+            del bd[k]
+            changed.append("builtins." + k)
+
+    def _put_back(self, saved: dict, d, put, label: str, changed: list) -> None:
+        """Restore the saved callables of one namespace ``d`` with ``put(name, value)``."""
+        for k, v in list(saved.items()):
+            cur = d.get(k, MISSING)
+            if same(cur, v):
+                continue
+            if self.library_rewrap(cur, v):
+                saved[k] = cur
+                continue
+            try:
+                put(k, v)
+                changed.append(label + k)
+            except Exception:   # a read-only slot: nothing the student could have changed either
+                pass
+
+    def _restore_modules(self, changed):
+        for name, (mod, saved) in self.modules.items():
+            if sys.modules.get(name) is not mod:
+                sys.modules[name] = mod
+                changed.append("sys.modules[%r]" % name)
+            d = vars(mod)
+            self._put_back(saved, d, d.__setitem__, name + ".", changed)
+
+    def _restore_classes(self, changed):
+        for cls, saved in self.class_state.items():
+            d = vars(cls)
+            self._put_back(saved, d, lambda k, v, cls=cls: setattr(cls, k, v), cls.__name__ + ".", changed)
+            for k in [k for k in d if k not in saved]:
+                try:
+                    if callable(d[k]):
+                        delattr(cls, k)
+                        changed.append(cls.__name__ + "." + k)
+                except Exception:
+                    pass
+
+    def _restore_instances(self, changed):
+        for obj, saved in self.instance_state.values():
+            d = vars(obj)
+            for k, v in saved.items():
+                if not same(d.get(k, MISSING), v):
+                    d[k] = v
+                    changed.append(type(obj).__name__ + "." + k)
+            for k in [k for k in d if k not in saved and callable(d[k]) and hasattr(type(obj), k)]:
+                del d[k]
+                changed.append(type(obj).__name__ + "." + k)
+
+    def _restore_shell(self, changed):
+        shell = self.shell
+        for n, saved in list(self.list_state.items()):
+            cur = getattr(shell, n)
+            if cur != saved:
+                cur[:] = saved
+                changed.append("shell." + n)
+        for k, saved in self.callbacks.items():
+            cur = shell.events.callbacks.setdefault(k, [])
+            for cb in list(cur):
+                if cb not in saved:
+                    if self.library_code(cb):      # e.g. matplotlib-inline's flush_figures
+                        saved.append(cb)
+                    else:
+                        cur.remove(cb)
+                        changed.append("shell.events[%r]" % k)
+            for cb in saved:
+                if cb not in cur:
+                    cur.append(cb)
+                    changed.append("shell.events[%r]" % k)
+        if (shell.custom_exceptions, shell.CustomTB) != self.custom:
+            shell.custom_exceptions, shell.CustomTB = self.custom
+            changed.append("shell.set_custom_exc")
+
+    def _restore_names(self, changed):
+        ns = self.shell.user_ns
+        if ns.get("__builtins__") is not builtins and ns.get("__builtins__") is not vars(builtins):
+            ns["__builtins__"] = builtins
+            changed.append("__builtins__")
+        for k, v in self.trusted.items():
+            if k not in self.student_names and ns.get(k, MISSING) is not v:
+                ns[k] = v
+                changed.append("name " + k)
+
+    # -- the executor's entry points ----------------------------------------------------------
+    def report(self, **kw) -> None:
+        out = self.sys_state["stdout"]
+        out.write(self.nonce + " " + json.dumps(kw) + "\n")
+        out.flush()
+
+    def student_threads(self) -> list:
+        return [t.name for t in threading.enumerate() if t not in self.threads0 and t.is_alive()]
+
+    def before_tests(self) -> None:
+        self.report(changed=self.restore(), threads=self.student_threads())
+
+    def before_trusted(self) -> None:
+        self.before.clear()
+        self.before.update(self.shell.user_ns)
+        self.report(changed=[])
+
+    def after_trusted(self) -> None:
+        for k, v in list(self.shell.user_ns.items()):
+            if self.before.get(k, MISSING) is not v and not k.startswith("_i") and k not in NOTEBOOK_NAMES:
+                self.trusted[k] = v
+        self.report(changed=[])
+
+
+def make_guard(nonce: str, preload, roots, student_names) -> Guard:
+    """The guard of one notebook run (call once, before the first student cell)."""
+    return Guard(nonce, preload, roots, student_names)
