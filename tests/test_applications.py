@@ -26,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def test_package_is_lazy_and_lists_its_parts():
     import coursekit.applications as apps
 
-    assert set(apps.__all__) == {"translation", "superres", "private", "manufacturing", "explore"}
+    assert set(apps.__all__) == {"translation", "superres", "private", "manufacturing", "explore", "studies"}
     assert apps.superres is superres
     with pytest.raises(AttributeError):
         apps.no_such_part
@@ -400,6 +400,30 @@ def test_defect_generator_paints_on_the_background():
     assert torch.equal(out, mf.generate_defects(g, normals, "spot", seed=1))
 
 
+def test_stroke_generator_paints_a_capsule_where_its_placement_noise_says():
+    torch.manual_seed(0)
+    g = mf.StrokeDefectGenerator().eval()
+    z = torch.randn(5, g.z_dim)
+    z[:, -3:] = 0.0                      # Phi(0) = 1/2: centre (14, 14), angle pi / 2 (a vertical stroke)
+    k = torch.tensor([0, 1, 0, 1, 0])
+    stroke = g.stroke(z, k)
+    assert torch.allclose(stroke["cy"], torch.full((5,), 14.0)) and torch.allclose(stroke["cx"], torch.full((5,), 14.0))
+    assert torch.allclose(stroke["theta"], torch.full((5,), torch.pi / 2))
+    assert (stroke["length"] <= 26).all() and (stroke["width"] >= 0.3).all() and (stroke["width"] <= 5).all()
+    mask, tone = g.paint(z, k)
+    assert mask.shape == tone.shape == (5, 1, 28, 28) and mask.min() >= 0 and (mask <= stroke["opacity"].max()).all()
+    # the strongest pixel is on the stroke: within half its length of the centre, along the vertical axis
+    for i in range(5):
+        row, col = divmod(int(mask[i, 0].argmax()), 28)
+        assert abs(col - 14) <= 1 and abs(row - 14) <= stroke["length"][i] / 2 + 1
+    normals = mf.texture_patches(5, seed=1)
+    assert torch.allclose(g(z, k, normals), (1 - mask) * normals + mask * tone)
+    # placement noise moves the stroke: the same shape noise, another place
+    z2 = z.clone()
+    z2[:, -3] = 2.0
+    assert (g.stroke(z2, k)["cy"] > 20).all() and torch.allclose(g.stroke(z2, k)["length"], stroke["length"])
+
+
 def test_defect_gan_training_runs_and_is_deterministic():
     data = mf.defect_dataset(40, 4, 4, seed=0)
     defects, labels = data.x[data.y > 0], data.y[data.y > 0] - 1
@@ -407,5 +431,11 @@ def test_defect_gan_training_runs_and_is_deterministic():
     g1, h1 = mf.train_defect_gan(defects, labels, normals, steps=4, batch_size=8, channels=8, progress=False)
     g2, h2 = mf.train_defect_gan(defects, labels, normals, steps=4, batch_size=8, channels=8, progress=False)
     assert h1["d_loss"] == h2["d_loss"] and len(h1["mask_area"]) == 4 and not g1.training
+    assert isinstance(g1, mf.StrokeDefectGenerator)
+    free, _ = mf.train_defect_gan(defects, labels, normals, painter="free", steps=2, batch_size=8, channels=8,
+                                  progress=False)
+    assert isinstance(free, mf.DefectGenerator)
+    with pytest.raises(CourseKitError, match="painter"):
+        mf.train_defect_gan(defects, labels, normals, painter="brush", steps=1, progress=False)
     with pytest.raises(CourseKitError, match="defect_labels"):
         mf.train_defect_gan(defects, labels + 5, normals, steps=1, progress=False)

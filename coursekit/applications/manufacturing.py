@@ -225,6 +225,66 @@ class DefectGenerator(nn.Module):
         return (1 - mask) * background + mask * tone
 
 
+class StrokeDefectGenerator(nn.Module):
+    """Paints one brush stroke of defect class ``k`` (0 scratch, 1 spot) onto a normal patch.
+
+    With a handful of examples per class a free-form painter (:class:`DefectGenerator`)
+    collapses: the same blotch in the same place on every patch. This generator has what we
+    know about defects built in, and learns the rest. The noise ``z = (z_shape, z_place)``::
+
+        [z_shape, e(k)] -> MLP -> length L in [0, 26], half-width w in [0.3, 5], edge softness
+                                  s in [0.3, 3] (px), opacity a in [0, 1], tone c in [0, 1]
+        (c_y, c_x, theta) = (4 + 20 u_1, 4 + 20 u_2, pi u_3),  u = Phi(z_place)   (uniform: a defect
+                                  can sit anywhere, in any direction; this part is drawn, not learned)
+        m(p) = a * sigmoid((w - dist(p, segment)) / s)        a capsule: the segment of length L
+                                                              through (c_y, c_x) at angle theta, widened by w
+        G(z, k, x_normal) = (1 - m) * x_normal + m * c
+
+    A long thin bright capsule is a scratch, a short wide dark one a stain: which strokes
+    look like which class is what the GAN has to learn from the real defects.
+    ``z_dim`` counts both parts (``z_shape`` is ``z_dim - 3``); ``paint(z, k)`` returns ``(m, c)``,
+    ``stroke(z, k)`` the stroke's parameters.
+    """
+
+    conditional = True
+
+    def __init__(self, z_dim: int = 11, hidden: int = 64, num_classes: int = 2, embed_dim: int = 8):
+        super().__init__()
+        self.z_dim, self.num_classes = check_int(z_dim, "z_dim", minimum=4), check_int(num_classes, "num_classes")
+        embed_dim, hidden = check_int(embed_dim, "embed_dim"), check_int(hidden, "hidden")
+        self.embed = nn.Embedding(num_classes, embed_dim)
+        self.net = nn.Sequential(nn.Linear(self.z_dim - 3 + embed_dim, hidden), nn.LeakyReLU(0.2),
+                                 nn.Linear(hidden, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 5))
+
+    def stroke(self, z: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The stroke of each sample: ``{"cy", "cx", "theta", "length", "width", "softness", "opacity",
+        "tone"}``, each ``(N,)`` (pixels and radians)."""
+        from coursekit.gan import check_noise
+
+        check_noise(z, self.z_dim)
+        check_labels(labels, len(z), "labels", self.num_classes)
+        u = torch.special.ndtr(z[:, -3:])                    # Phi: a standard normal -> uniform on (0, 1)
+        s = torch.sigmoid(self.net(torch.cat([z[:, :-3], self.embed(labels)], 1)))
+        return {"cy": 4 + 20 * u[:, 0], "cx": 4 + 20 * u[:, 1], "theta": torch.pi * u[:, 2],
+                "length": 26 * s[:, 0], "width": 0.3 + 4.7 * s[:, 1], "softness": 0.3 + 2.7 * s[:, 2],
+                "opacity": s[:, 3], "tone": s[:, 4]}
+
+    def paint(self, z: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        p = {name: value[:, None, None] for name, value in self.stroke(z, labels).items()}
+        rows, cols = (t.to(z.device) for t in _grid())
+        dy, dx = torch.sin(p["theta"]), torch.cos(p["theta"])
+        py, px = rows[None] - p["cy"], cols[None] - p["cx"]
+        along = torch.maximum(torch.minimum(py * dy + px * dx, p["length"] / 2), -p["length"] / 2)
+        dist = torch.sqrt((py - along * dy) ** 2 + (px - along * dx) ** 2 + 1e-6)
+        mask = p["opacity"] * torch.sigmoid((p["width"] - dist) / p["softness"])
+        return mask[:, None], p["tone"][:, None].expand_as(mask[:, None])
+
+    forward = DefectGenerator.forward
+
+
+PAINTERS = {"stroke": StrokeDefectGenerator, "free": DefectGenerator}
+
+
 def _flips_and_rotations(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """A random one of the 8 flips/rotations per batch (defects have no preferred orientation)."""
     k = int(torch.randint(4, (1,), generator=g))
@@ -233,13 +293,17 @@ def _flips_and_rotations(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 
 def train_defect_gan(defects: torch.Tensor, defect_labels: torch.Tensor, normals: torch.Tensor, *,
-                     steps: int = 400, batch_size: int = 16, lr_g: float = 1e-3, lr_d: float = 5e-4,
-                     mask_weight: float = 0.1, label_smoothing: float = 0.9, channels: int = 32,
-                     seed: int = 0, progress: bool = True) -> tuple[DefectGenerator, dict[str, list[float]]]:
-    """Train a :class:`DefectGenerator` on the few real defects.
+                     painter: str = "stroke", steps: int = 400, batch_size: int = 16, lr_g: float = 1e-3,
+                     lr_d: float = 5e-4, mask_weight: float = 0.1, label_smoothing: float = 0.9,
+                     channels: int = 32, hidden: int = 64, seed: int = 0,
+                     progress: bool = True) -> tuple[nn.Module, dict[str, list[float]]]:
+    """Train a defect painter on the few real defects.
 
     defects: ``(M, 1, 28, 28)`` real defective patches, ``defect_labels`` ``(M,)`` in {0: scratch,
-    1: spot}; normals: ``(N, 1, 28, 28)`` normal patches (the backgrounds). Each step:
+    1: spot}; normals: ``(N, 1, 28, 28)`` normal patches (the backgrounds). ``painter``:
+    ``"stroke"`` (:class:`StrokeDefectGenerator`, an MLP of width ``hidden``) or ``"free"``
+    (:class:`DefectGenerator`, a DCGAN generator of width ``channels``). Each step
+    (:func:`coursekit.gan.discriminator_step`, then :func:`~coursekit.gan.generator_step`):
 
     - D (:class:`coursekit.gan.ConditionalDiscriminator`, layer norm) descends
       ``discriminator_loss(D(x_real, k), D(G(z, k, x_normal), k))`` (real targets ``label_smoothing``);
@@ -259,9 +323,12 @@ def train_defect_gan(defects: torch.Tensor, defect_labels: torch.Tensor, normals
     if len(defects) == 0:
         raise CourseKitError("defects is empty: the GAN needs at least a few real defects to imitate.")
     g = torch.Generator().manual_seed(seed)
+    if painter not in PAINTERS:
+        raise CourseKitError(f"Unknown painter {painter!r}: 'stroke' (one brush stroke) or 'free' (a free-form layer).")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        generator = DefectGenerator(channels=channels)
+        generator = (StrokeDefectGenerator(hidden=hidden) if painter == "stroke"
+                     else DefectGenerator(channels=channels))
         discriminator = ConditionalDiscriminator(2, 16, norm="layer")
     opt_g, opt_d = adam(generator.parameters(), lr_g), adam(discriminator.parameters(), lr_d)
     history: dict[str, list[float]] = {"step": [], "d_loss": [], "g_loss": [], "mask_area": [], "seconds": []}
@@ -300,7 +367,7 @@ def train_defect_gan(defects: torch.Tensor, defect_labels: torch.Tensor, normals
 
 
 @torch.no_grad()
-def generate_defects(generator: DefectGenerator, normals: torch.Tensor, kind: str, *,
+def generate_defects(generator: nn.Module, normals: torch.Tensor, kind: str, *,
                      seed: int = 0) -> torch.Tensor:
     """Paint a generated defect of ``kind`` onto each normal patch: ``(N, 1, 28, 28)`` -> same, in [0, 1]."""
     check_images(normals, "normals", channels=1, size=(PATCH, PATCH))
@@ -377,38 +444,51 @@ def train_and_score(x_train: torch.Tensor, y_train: torch.Tensor, test: DefectDa
     return classification_report(predict(model, test.x), test.y)
 
 
-def augmentation_study(train: DefectData, test: DefectData, generator: DefectGenerator, *,
-                       n_generated: int = 200, epochs: int = 5, seed: int = 0,
-                       progress: bool = False) -> dict[str, dict[str, float]]:
-    """The classifier trained three ways, scored on the same real test set.
+AUGMENTATIONS = ("real only", "oversampled", "real + GAN defects", "oversampled + GAN defects")
+
+
+def augmented_sets(train: DefectData, generator: nn.Module, *, n_generated: int = 200,
+                   seed: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The training sets of :data:`AUGMENTATIONS`, each ``(x, y)``, every defect class brought to
+    ``n_generated`` extra examples:
 
     - ``"real only"``: the imbalanced training set as it is;
-    - ``"oversampled"``: the real defects repeated until each defect class has ``n_generated``
-      examples (the standard fix: no new information, just more weight);
-    - ``"real + GAN defects"``: ``n_generated`` generated defects per class, painted on the
-      training set's normal patches.
-
-    Returns ``{setting: classification_report}``.
+    - ``"oversampled"``: + the real defects repeated, ``n_generated`` per class (the standard fix:
+      no new information, just more weight);
+    - ``"real + GAN defects"``: + ``n_generated`` generated defects per class, painted on the
+      training set's normal patches (new examples instead of repeated ones);
+    - ``"oversampled + GAN defects"``: + half of each (``n_generated // 2`` repeated real defects
+      and the rest generated): the same number of extra examples as oversampling.
     """
-    n_generated = check_int(n_generated, "n_generated")
+    n_generated = check_int(n_generated, "n_generated", minimum=2)
     normals = train.x[train.y == 0]
     if len(normals) == 0:
         raise CourseKitError("The training set has no normal patches to paint generated defects on.")
     g = torch.Generator().manual_seed(seed)
-    oversampled_x, oversampled_y, gan_x, gan_y = [train.x], [train.y], [train.x], [train.y]
+    half = n_generated // 2
+    extra: dict[str, list[tuple[torch.Tensor, int]]] = {name: [] for name in AUGMENTATIONS}
     for k, kind in enumerate(DEFECT_KINDS, start=1):
         real = train.x[train.y == k]
-        if len(real):
-            idx = torch.arange(n_generated) % len(real)
-            oversampled_x.append(real[idx])
-            oversampled_y.append(torch.full((n_generated,), k))
         backgrounds = normals[torch.randint(len(normals), (n_generated,), generator=g)]
-        gan_x.append(generate_defects(generator, backgrounds, kind, seed=seed + k))
-        gan_y.append(torch.full((n_generated,), k))
-    settings = {
-        "real only": (train.x, train.y),
-        "oversampled": (torch.cat(oversampled_x), torch.cat(oversampled_y).long()),
-        "real + GAN defects": (torch.cat(gan_x), torch.cat(gan_y).long()),
-    }
+        generated = generate_defects(generator, backgrounds, kind, seed=seed + k)
+        if len(real):
+            extra["oversampled"].append((real[torch.arange(n_generated) % len(real)], k))
+            extra["oversampled + GAN defects"] += [(real[torch.arange(half) % len(real)], k),
+                                                   (generated[:n_generated - half], k)]
+        else:  # nothing to repeat: generated defects only
+            extra["oversampled + GAN defects"].append((generated, k))
+        extra["real + GAN defects"].append((generated, k))
+    return {name: (torch.cat([train.x] + [x for x, _ in parts]),
+                   torch.cat([train.y] + [torch.full((len(x),), k) for x, k in parts]).long())
+            for name, parts in extra.items()}
+
+
+def augmentation_study(train: DefectData, test: DefectData, generator: nn.Module, *,
+                       n_generated: int = 200, epochs: int = 5, seed: int = 0,
+                       progress: bool = False) -> dict[str, dict[str, float]]:
+    """The same classifier (:func:`train_and_score`, ``seed``) trained on each set of
+    :func:`augmented_sets`, scored on the same real test set. Returns ``{setting: classification_report}``.
+    """
+    sets = augmented_sets(train, generator, n_generated=n_generated, seed=seed)
     return {name: train_and_score(x, y, test, epochs=epochs, seed=seed, progress=progress)
-            for name, (x, y) in settings.items()}
+            for name, (x, y) in sets.items()}
