@@ -21,8 +21,8 @@ setup: $(STAMP)            ## create .venv with coursekit, the course stack and 
 course: $(STAMP)           ## release notebooks, execute lectures, autograde examples, print grades
 	$(VENV)/bin/coursekit course
 
-test: $(STAMP)             ## the whole test suite
-	$(VENV)/bin/pytest -n 2 --dist load
+test: $(STAMP)             ## the whole test suite (tests/conftest.py: slow ones first, shared module fixtures once)
+	$(VENV)/bin/pytest -n 2 --dist loadgroup
 
 budgets: $(STAMP)          ## every lecture in default (learner) mode, timed against its budget (report; fails on errors)
 	$(VENV)/bin/python benchmarks/bench_notebooks.py --mode default --report-budgets --out build/notebook_budgets_full.md
@@ -34,7 +34,7 @@ wheel: $(STAMP)            ## dist/coursekit-*.whl: the package with its weights
 	$(VENV)/bin/pip wheel --no-deps --no-build-isolation -w dist .
 
 test-fast: $(STAMP)        ## skip the tests that execute notebooks or autograde
-	$(VENV)/bin/pytest -n 2 -m "not slow"
+	$(VENV)/bin/pytest -n 2 --dist loadgroup -m "not slow"
 
 lab: $(STAMP)              ## JupyterLab on the student notebooks (nbgrader's instructor tools off, this session only)
 	$(PY) -m coursekit.lab notebooks/

@@ -1,3 +1,13 @@
+"""Shared fixtures and the suite's scheduling.
+
+- ``make test`` / ``make test-fast`` run ``pytest -n 2 --dist loadgroup``: every test that uses a
+  module-scoped fixture of its own module (a graded corpus, a built site, a running JupyterLab,
+  a trained detector) is put in one xdist group, so that fixture is computed once, not once per
+  worker; the ``slow`` tests (notebooks executed, submissions autograded) are collected first, so
+  the long ones start early and the short ones fill the gaps at the end.
+- Under xdist each worker's torch gets ``cores // workers`` threads (and its kernels, through
+  ``OMP_NUM_THREADS``): two workers with two threads each on two cores only contend.
+"""
 import os
 from pathlib import Path
 
@@ -64,10 +74,45 @@ def offline(monkeypatch, tmp_path):
     return tmp_path
 
 
+def _threads_per_worker() -> int | None:
+    """Torch threads for this xdist worker (None outside xdist): the cores shared out, at least 1."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if not workers:
+        return None
+    return max(1, (os.cpu_count() or 1) // int(workers))
+
+
 def pytest_configure(config):
     import time
 
     config._coursekit_started = time.time()
+    threads = _threads_per_worker()
+    if threads is not None:
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))       # the kernels this worker starts
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _uses_own_module_fixture(item) -> bool:
+    """Does the test use a module-scoped fixture defined in its own module (not conftest)?"""
+    info = getattr(item, "_fixtureinfo", None)
+    module = getattr(item, "module", None)
+    if info is None or module is None:
+        return False
+    for defs in info.name2fixturedefs.values():
+        fixture = defs[-1]
+        if fixture.scope == "module" and getattr(fixture.func, "__module__", None) == module.__name__:
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(config, items):
+    """Group tests that share an expensive module fixture; put the slow tests first (see the docstring)."""
+    for item in items:
+        if _uses_own_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)     # stable: slow first
 
 
 def pytest_terminal_summary(terminalreporter, config):

@@ -58,7 +58,14 @@ def _judge_available() -> bool:
 
 
 def grade(assignment: str, exercise_id: str, answer) -> None:
-    """For hidden test cells: judge here and raise ``AssertionError(hint)`` unless the answer is right."""
+    """For hidden test cells. In the sandbox (a grading channel is set), run the answer on the channel's
+    probes and record what it did: the verdict is made outside this process. Otherwise judge here and
+    raise ``AssertionError(hint)`` unless the answer is right."""
+    if os.environ.get(CHANNEL_ENV):
+        from coursekit.exercises import channel
+
+        channel.record(assignment, exercise_id, answer)
+        return
     from coursekit.exercises.judge import selfstudy
 
     selfstudy.grade(assignment, exercise_id, answer)

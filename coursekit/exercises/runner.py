@@ -15,8 +15,10 @@ internals) executed while the answer ran: a profiler hook sees it under any impo
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Sequence
@@ -58,6 +60,7 @@ class Call:
     args: tuple
     harness: Callable | None = None
     global_seed: int | None = None          # torch.manual_seed(global_seed) just before the call
+    grad: bool = False                      # hand over floating tensors that need a gradient (losses)
 
 
 @dataclass(kw_only=True)
@@ -70,6 +73,7 @@ class Run:
     error: str | None = None                # "TypeName: message" of what the answer raised
     status: str = "ok"                      # ok | not-answered | form | error
     mutated: bool = False                   # the answer changed a tensor it was handed
+    grads: list | None = None               # Call.grad: d sum(output) / d each floating input (None: no path)
 
 
 @dataclass(kw_only=True)
@@ -137,6 +141,8 @@ def plain(value, depth: int = 0):
 # ---------------------------------------------------------------- shortcuts
 
 def _resolve(dotted: str):
+    """A coursekit name: the function, method, class or module it names (imported: coursekit is loaded
+    anyway). None when it does not exist."""
     parts = dotted.split(".")
     for cut in range(len(parts), 0, -1):         # the longest importable prefix, then attributes
         try:
@@ -146,7 +152,30 @@ def _resolve(dotted: str):
         for attr in parts[cut:]:
             obj = getattr(obj, attr, None)      # also methods: coursekit.gan.vbn.VirtualBatchNorm.forward
         return obj
-    return None                                 # a third-party library that is not installed
+    return None
+
+
+@lru_cache(maxsize=None)
+def library_place(dotted: str) -> Path | None:
+    """Where a third-party module or package lives (``"pytorch_fid"``, ``"torchmetrics.image.fid"``),
+    found WITHOUT importing it (an answer that imports it while it runs is still seen); None when it is
+    not installed."""
+    top, *rest = dotted.split(".")
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or spec.origin in ("built-in", "frozen"):
+        return None
+    base = Path(spec.origin).resolve()
+    base = base.parent if base.name == "__init__.py" else base
+    if not rest:
+        return base
+    target = base.joinpath(*rest)
+    for candidate in (target, target.with_suffix(".py")):
+        if candidate.exists():
+            return candidate
+    return None
 
 
 def _module_path(module: ModuleType) -> Path | None:
@@ -160,14 +189,19 @@ def _module_path(module: ModuleType) -> Path | None:
 class ShortcutWatch:
     """Record whether a forbidden function, module or library runs while the answer runs.
 
-    ``forbidden`` holds dotted names: a function or method (its code object), a class (all its
-    methods) or a module/package (all code in its files). Attack libraries and the grading
-    internals are always forbidden."""
+    ``forbidden`` holds dotted names: a coursekit function or method (its code object), class (all its
+    methods) or module; a third-party module or package (all code in its files: ``"pytorch_fid"``,
+    ``"scipy.stats._binomtest"``). Attack libraries and the grading internals are always forbidden."""
 
     def __init__(self, forbidden: Sequence[str] = ()):
         self.codes: dict = {}
         self.places: list[tuple[Path, str]] = []
         for dotted in forbidden:
+            if not dotted.startswith("coursekit."):          # a third-party module: by where it lives
+                place = library_place(dotted)
+                if place is not None:
+                    self.places.append((place, dotted))
+                continue
             obj = _resolve(dotted)
             if isinstance(obj, ModuleType):
                 path = _module_path(obj)
@@ -258,6 +292,7 @@ def call_once(fn: Callable, call: Call, watch: ShortcutWatch | None = None) -> R
     args = tuple(_copy_arg(a) for a in call.args)
     handed = _tensors(args, [])
     before = [_CLONE(base_tensor(t)) for t in handed]
+    leaves = [t.requires_grad_(True) for t in handed if t.is_floating_point()] if call.grad else []
     modes = [(m, m.training) for m in args if isinstance(m, torch.nn.Module)]
     run = Run(name=call.name)
     try:
@@ -269,6 +304,8 @@ def call_once(fn: Callable, call: Call, watch: ShortcutWatch | None = None) -> R
             with watch:
                 out = call.harness(fn, *args) if call.harness else fn(*args)
         run.output, run.form = plain(out)
+        if call.grad:
+            run.grads = _gradients(out, leaves)
     except AnswerFormError as err:
         run.status, run.error = "form", str(err)
     except NotImplementedError:
@@ -280,6 +317,23 @@ def call_once(fn: Callable, call: Call, watch: ShortcutWatch | None = None) -> R
             m.train(training)
     run.mutated = any(not _same_data(t, b) for t, b in zip(handed, before))
     return run
+
+
+def _gradients(out, leaves: list[torch.Tensor]) -> list | None:
+    """The gradient of the output's sum with respect to each leaf (zeros where it does not reach one);
+    None when the output carries no gradient at all (computed in numpy, detached, rebuilt from floats)."""
+    if not isinstance(out, torch.Tensor):
+        return None
+    try:
+        with _NO_SUBCLASS_DISPATCH():
+            total = torch.Tensor.sum(_AS_SUBCLASS(out, torch.Tensor))
+            if not torch.Tensor.requires_grad.__get__(total):
+                return None
+            grads = torch.autograd.grad(total, leaves, allow_unused=True)
+    except Exception:  # noqa: BLE001  (a broken graph is no gradient)
+        return None
+    return [np.zeros(list(leaf.shape), dtype=np.float32) if g is None else plain(g)[0]
+            for leaf, g in zip(leaves, grads)]
 
 
 def _safe_text(err: BaseException) -> str:

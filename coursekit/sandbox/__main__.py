@@ -1,4 +1,4 @@
-"""``python -m coursekit.sandbox kernel CONNECTION_FILE | nbgrader BOX ASSIGNMENT STUDENT [FEEDBACK]``."""
+"""``python -m coursekit.sandbox kernel CONFIG CONNECTION_FILE``: the sandboxed kernel's launcher."""
 import sys
 
 
@@ -8,12 +8,7 @@ def main(argv: list[str]) -> int:
 
         kernel_main(argv[1:])
         return 0
-    if argv and argv[0] == "nbgrader":
-        from coursekit.sandbox.job import nbgrader_main
-
-        return nbgrader_main(*argv[1:5])
-    print("usage: python -m coursekit.sandbox kernel CONNECTION_FILE | nbgrader BOX ASSIGNMENT STUDENT",
-          file=sys.stderr)
+    print("usage: python -m coursekit.sandbox kernel CONFIG CONNECTION_FILE", file=sys.stderr)
     return 2
 
 

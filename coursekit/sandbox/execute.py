@@ -1,31 +1,48 @@
-"""The guarded execution: nbgrader's ``Execute`` with the tamper guard and a notebook time budget.
+"""The guarded execution of one notebook in a sandboxed kernel (runs in the grader's process).
 
-Before any student code runs, :mod:`coursekit.sandbox.guard` is set up in the kernel (its source is
-sent there, see :func:`setup_code`). Before every test cell the guard restores what student code
-replaced and reports it (``tampering``). A test cell passes only with positive evidence: no error
-and a per-cell random token printed by a line appended after the test's last line (fail closed: a
-cell that was cut short, swallowed or skipped fails). Cells stop at ``cell_timeout``; once the
-notebook has used ``notebook_timeout`` the remaining cells fail (``timeout``), so the tests that
-ran keep their points. Output beyond ``max_output_kb`` per cell is dropped. A kernel that dies
-fails the remaining cells (``error``).
+:class:`GuardedRun` is nbclient's ``NotebookClient`` driving a :class:`~coursekit.sandbox.kernels.SandboxKernel`
+cell by cell:
+
+- **The guard.** Before any student code runs, :mod:`coursekit.sandbox.guard` is set up in the
+  kernel (its source is sent there, see :func:`setup_code`). Before every test cell the guard
+  restores what student code replaced and reports it (``tampering``); after it, it looks again
+  (what changed while the checks ran: a background thread). A test cell passes only with positive
+  evidence: no error and a per-cell random token printed by a line appended after the test's last
+  line (fail closed: a cell that was cut short, swallowed or skipped fails).
+- **Time that does not depend on the machine's load.** A cell is charged its wall time less the
+  time the kernel waited for a CPU (:func:`~coursekit.sandbox.kernels.kernel_clock`): sleeping
+  counts, a busy machine does not. A cell stops at ``cell_timeout`` charged seconds: the kernel is
+  interrupted; a kernel that does not yield (an answer that swallows ``KeyboardInterrupt``) is
+  killed and restarted, the notebook's earlier cells run again (their time is not charged) and
+  grading goes on with the next cell. Once the notebook has been charged ``notebook_timeout``
+  seconds the remaining cells fail (``timeout``): the cells that ran keep their points.
+- **Memory and processes** of the sandbox are watched while a cell runs: beyond ``memory_mb`` or
+  ``max_processes`` the sandbox is killed and the remaining cells fail.
+- Output beyond ``max_output_kb`` per cell is dropped; a kernel that dies fails the remaining cells.
 """
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
-import os
 import secrets
 import time
-from pathlib import Path
+from typing import Awaitable, Callable
 
+from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
-from nbgrader.preprocessors import Execute
 
 from coursekit.sandbox import guard
-from coursekit.sandbox.submission import is_solution, is_test, nbgrader_meta
+from coursekit.sandbox.kernels import SandboxKernel, kernel_clock
 from coursekit.sandbox.records import Limits, finding
-from coursekit.sandbox.scan import notebook_names
+from coursekit.sandbox.submission import has_hidden_tests, is_solution, is_test, nbgrader_meta
+
+POLL_S = 0.25            # how often a running cell's time, memory and processes are looked at
+INTERRUPT_GRACE_S = 5    # charged seconds a kernel gets to stop after an interrupt before it is killed
+WALL_FACTOR = 10         # a cell's wall clock may exceed its charged limit this many times (a frozen machine)
+MAX_RESTARTS = 3         # kernels killed for not stopping, per notebook
+GUARD_TIMEOUT_S = 60     # the guard's own steps (it imports nothing new: the kernel is warm)
 
 
 def setup_code(nonce: str, info: dict) -> str:
@@ -42,185 +59,320 @@ def error_output(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
-class GuardedExecute(Execute):
-    """nbgrader's Execute with a guard before every test cell and a notebook time budget."""
+def role_of(cell) -> str:
+    """``student`` (solution or added cell), ``test`` or ``instructor``."""
+    if is_solution(cell) or cell.metadata.get("coursekit", {}).get("origin") == "student":
+        return "student"
+    return "test" if is_test(cell) else "instructor"
 
-    def preprocess(self, nb, resources=None, km=None):
-        self._ck_limits = Limits.from_dict(json.loads(os.environ.get("COURSEKIT_SANDBOX_LIMITS", "{}")))
-        self._ck_events: list[dict] = []
-        self._ck_nonce = secrets.token_hex(16)
-        self._ck_info = notebook_names(nb)
-        self._ck_started = False
-        self._ck_dead = None
-        self._ck_deadline = time.monotonic() + self._ck_limits.notebook_timeout
-        self._ck_out_bytes: dict[int, int] = {}
-        self._ck_truncated: set[int] = set()
-        self._ck_accept: str | None = None
-        self._ck_compute = 0.0
+
+class GuardedRun(NotebookClient):
+    """Execute one rebuilt notebook in a sandboxed kernel; the findings land in ``self.events``."""
+
+    def __init__(self, nb, *, kernel: SandboxKernel, new_kernel: Callable[[int], Awaitable[SandboxKernel]],
+                 limits: Limits, info: dict, channel=None):
+        super().__init__(nb, km=kernel, timeout=None, allow_errors=True, iopub_timeout=15,
+                         raise_on_iopub_timeout=True, startup_timeout=180, shutdown_kernel="immediate")
+        self.new_kernel, self.limits, self.info, self.channel = new_kernel, limits, info, channel
+        self.events: list[dict] = []
+        self.nonce = secrets.token_hex(16)
+        self.charged = 0.0               # the notebook's charged seconds (student and instructor cells)
+        self.dead: str | None = None     # why no further cell can run
+        self.restarts = 0
+        self.peak_bytes = 0
+        self.leftovers = 0
+        self.replayable: list[int] = []  # cells that built the kernel's state (re-run after a restart)
+        self.judged: dict[str, float] = {}   # {grade_id: score} set from the judge's verdicts
+        self._out_bytes: dict[int, int] = {}
+        self._truncated: set[int] = set()
+        self._accept: str | None = None
+
+    # -- the run -----------------------------------------------------------------------------
+    async def run(self) -> None:
         try:
-            return super().preprocess(nb, resources, km)
+            try:
+                await self._connect()
+            except RuntimeError as exc:     # the kernel died before it answered
+                self.dead = "the kernel did not start"
+                self.event("error", f"{self.dead} ({str(exc)[:200]})")
+            if not self.dead and not await self._setup_guard(0):
+                self.event("error", "the grading guard could not start in the kernel")
+            for index, cell in enumerate(self.nb.cells):
+                if cell.cell_type == "code" and cell.source.strip():
+                    await self._run_cell(cell, index)
         finally:
-            report = Path(os.environ.get("COURSEKIT_SANDBOX_DIR", ".")) / "guard_report.json"
-            report.write_text(json.dumps({"events": self._ck_events, "compute_seconds": self._ck_compute}))
+            await self._stop_kernel()
 
-    # -- helpers ------------------------------------------------------------------------
-    def _ck_event(self, kind, message, where=""):
-        self._ck_events.append(finding(kind, message, where))
+    async def _connect(self) -> None:
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        await self.kc.wait_for_ready(timeout=self.startup_timeout)
+        self.kc.allow_stdin = False
 
-    def _ck_role(self, cell) -> str:
-        if is_solution(cell) or cell.metadata.get("coursekit", {}).get("origin") == "student":
-            return "student"
-        return "test" if is_test(cell) else "instructor"
+    async def stop(self) -> None:
+        """Stop the kernel if the run was cut short (run() stops it itself when it ends)."""
+        await self._stop_kernel()
 
-    def _ck_guard(self, code: str, index: int) -> dict | None:
-        """Run guard code in the kernel; its nonce-tagged JSON line, or None if it did not report."""
+    async def _stop_kernel(self) -> None:
+        if self.kc is not None:
+            self.kc.stop_channels()
+            self.kc = None
+        if self.km is not None:
+            leftovers = await self.km.stop()
+            self.leftovers += len(leftovers)
+            self.km = None
+
+    def event(self, kind: str, message: str, where: str = "") -> None:
+        self.events.append(finding(kind, message, where))
+
+    # -- the guard and other quiet steps -----------------------------------------------------
+    async def _quiet(self, code: str, index: int, limit: float) -> tuple[NotebookNode, str | None]:
+        """Run code that is not a notebook cell (the guard, a replayed cell); nb.cells stays as it was."""
         cell = NotebookNode(cell_type="code", source=code, metadata={}, outputs=[], execution_count=None)
         real = self.nb.cells[index]
-        old_timeout = self.timeout
-        self.timeout = 60
         try:
-            self.execute_cell(cell, index, store_history=False)
-        except DeadKernelError:
-            self._ck_dead = "the kernel died"
-            return None
+            cell, status, _ = await self._watched(cell, index, limit=limit, store_history=False)
         finally:
-            self.timeout = old_timeout
-            self.nb.cells[index] = real   # nbclient stores the executed cell at its index
+            self.nb.cells[index] = real
+        return cell, status
+
+    async def _guard(self, call: str, index: int) -> dict | None:
+        """A guard step; its nonce-tagged JSON line, or None if it did not report."""
+        cell, status = await self._quiet(call, index, GUARD_TIMEOUT_S)
+        if status is not None:
+            return None
         for out in cell.outputs:
             if out.get("output_type") == "stream":
                 for line in out.get("text", "").splitlines():
-                    if line.startswith(self._ck_nonce + " "):
+                    if line.startswith(self.nonce + " "):
                         try:
-                            return json.loads(line[len(self._ck_nonce) + 1:])
+                            return json.loads(line[len(self.nonce) + 1:])
                         except ValueError:
                             return None
         return None
 
+    async def _setup_guard(self, index: int) -> bool:
+        return await self._guard(setup_code(self.nonce, self.info), index) is not None
+
+    # -- one cell, watched -------------------------------------------------------------------
+    async def _watched(self, cell, index: int, *, limit: float, store_history: bool = True):
+        """Execute ``cell`` under the clock, memory and process watch. (cell, status, charged seconds).
+
+        status: None (it ran), "timeout" (interrupted at its limit, it stopped), "unresponsive"
+        (killed: it did not stop), "memory", "processes", "dead" (the kernel died), "iopub".
+        """
+        pid = self.km.kernel_pid()
+        start, wall0 = kernel_clock(pid), time.monotonic()
+        task = asyncio.ensure_future(self.async_execute_cell(cell, index, store_history=store_history))
+        status, interrupted = None, None
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=POLL_S)
+            charged = kernel_clock(pid) - start
+            if done:
+                break
+            if status in ("unresponsive", "memory", "processes"):
+                continue            # killed: the task ends with DeadKernelError
+            if interrupted is None:
+                status = self._check_resources()
+                if status is None and (charged > limit or time.monotonic() - wall0 > WALL_FACTOR * limit):
+                    status, interrupted = "timeout", charged
+                    self.km.interrupt()
+            elif charged - interrupted > INTERRUPT_GRACE_S or time.monotonic() - wall0 > WALL_FACTOR * (limit + INTERRUPT_GRACE_S):
+                status = "unresponsive"
+                self.km.kill()
+        try:
+            cell = task.result()
+        except DeadKernelError:
+            status = status if status in ("unresponsive", "memory", "processes") else "dead"
+        except CellTimeoutError as exc:       # "Timeout waiting for IOPub output": fail this cell, go on
+            cell = self.nb.cells[index]
+            cell.outputs = list(cell.get("outputs", [])) + [error_output("OutputTimeout", str(exc).splitlines()[0][:200])]
+            status = status or "iopub"
+        return cell, status, charged
+
+    def _check_resources(self) -> str | None:
+        procs = self.km.processes()
+        mem = self.km.memory_bytes(procs)
+        self.peak_bytes = max(self.peak_bytes, mem)
+        if len(self.km.student_processes(procs)) > self.limits.max_processes:
+            if not any("processes and was stopped" in e["message"] for e in self.events):
+                self.event("error", f"the submission started more than {self.limits.max_processes} processes and "
+                                    "was stopped; the cells after it did not run")
+            self.km.kill()
+            return "processes"
+        if mem > self.limits.memory_mb * 2**20:
+            self.event("memory", f"the kernel used more than {self.limits.memory_mb} MB of memory and was stopped; "
+                                 "the cells after it did not run")
+            self.km.kill()
+            return "memory"
+        return None
+
+    # -- the main step ---------------------------------------------------------------------------
+    async def _run_cell(self, cell, index: int) -> None:
+        role = role_of(cell)
+        where = nbgrader_meta(cell).get("grade_id", f"cell {index}")
+        hidden = role == "test" and has_hidden_tests(cell)
+        if self.dead:
+            self._fail(cell, "KernelDied", f"not run: {self.dead} in an earlier cell")
+            return
+        remaining = self.limits.notebook_timeout - self.charged
+        if remaining <= 1:
+            if not any(e["kind"] == "timeout" and "notebook" in e["message"] for e in self.events):
+                self.event("timeout", f"the notebook used its {self.limits.notebook_timeout} s; the remaining "
+                                      "cells did not run", where)
+            self._fail(cell, "NotebookTimeout",
+                       f"not run: the notebook exceeded its time limit of {self.limits.notebook_timeout} s")
+            return
+        token = await self._before(cell, role, index, where)
+        if token is False:
+            return
+        limit = min(self.limits.cell_timeout, remaining)
+        cut = remaining < self.limits.cell_timeout
+        original = cell.source
+        if token:
+            cell.source = original.rstrip("\n") + f"\nprint({token!r})"
+            self._accept = token
+        snapshot = self.channel.before() if hidden and self.channel is not None else None
+        try:
+            cell, status, charged = await self._watched(cell, index, limit=limit)
+        finally:
+            cell.source = original
+            self._accept = None
+        self.charged += charged
+        if snapshot is not None:
+            self.events += self.channel.after(snapshot, cell, where)
+        await self._after(cell, index, role, where, status=status, token=token, cut=cut, hidden=hidden)
+
+    async def _before(self, cell, role: str, index: int, where: str):
+        """The guard step before a cell: a token for a test cell, False when the cell must fail unrun."""
+        if role == "test":
+            state = await self._guard("_coursekit_guard.before_tests()", index)
+            if state is None:
+                self.event("tampering", "the grading guard was removed or disabled before this test cell; the test "
+                                        "cell counts as failed", where)
+                self._fail(cell, "GradingGuardError", "the grading guard was disabled: checks not run")
+                return False
+            self._report_guard(state, where, "before the tests, restored what the student's code had replaced")
+            return secrets.token_hex(16)
+        if role == "instructor":
+            await self._guard("_coursekit_guard.before_trusted()", index)
+        return None
+
+    def _report_guard(self, state: dict, where: str, what: str) -> None:
+        changed = state.get("changed") or []
+        if changed:
+            shown = ", ".join(changed[:8]) + (" ..." if len(changed) > 8 else "")
+            self.event("tampering", f"{what}: {shown}", where)
+
+    async def _after(self, cell, index: int, role: str, where: str, *, status, token, cut: bool, hidden: bool):
+        if status in ("timeout", "unresponsive"):
+            self._timed_out(cell, where, cut=cut, unresponsive=status == "unresponsive")
+        elif status in ("memory", "processes", "dead"):
+            self.dead = "the kernel died (it crashed, exited, or was killed for exceeding a limit)"
+            if status == "dead":
+                self.event("error", self.dead, where)
+            self._fail(cell, "KernelDied", self.dead)
+        errors = [o for o in cell.outputs if o.get("output_type") == "error"]
+        if token:
+            self._check_token(cell, token, where, errors)
+        for out in errors:
+            self._classify(out, role, where, hidden)
+        if status == "unresponsive" and not cut:
+            await self._restart(index, where)
+        elif status is None and not self.dead:
+            if role != "test":
+                self.replayable.append(index)
+            if role in ("instructor", "test"):
+                await self._guard("_coursekit_guard.after_trusted()", index)
+
+    def _check_token(self, cell, token: str, where: str, errors: list) -> None:
+        seen = False
+        for out in cell.outputs:
+            if out.get("output_type") == "stream" and token in out.get("text", ""):
+                seen = True
+                out["text"] = "".join(line for line in out["text"].splitlines(True) if token not in line)
+        cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and not o.get("text"))]
+        if not seen and not errors and not self.dead:
+            self.event("tampering", "the test cell did not run to its end although no error was shown", where)
+            self._fail(cell, "GradingGuardError", "the checks did not run to completion")
+
+    def _timed_out(self, cell, where: str, *, cut: bool, unresponsive: bool) -> None:
+        if cut:
+            self.event("timeout", f"the notebook used its {self.limits.notebook_timeout} s during this cell; it was "
+                                  "stopped and the remaining cells did not run", where)
+            self.charged = float(self.limits.notebook_timeout)     # the next cells fail unrun
+        elif unresponsive:
+            self.event("timeout", f"a cell ran longer than {self.limits.cell_timeout} s and did not stop when "
+                                  "interrupted (does it catch KeyboardInterrupt?): the kernel was restarted, the "
+                                  "notebook's earlier cells ran again and grading went on", where)
+        else:
+            self.event("timeout", f"a cell ran longer than {self.limits.cell_timeout} s and was stopped", where)
+        self._fail(cell, "CellTimeoutError", f"stopped after {self.limits.cell_timeout} s")
+
+    async def _restart(self, index: int, where: str) -> None:
+        """A fresh kernel in the same sandbox, the guard, and the cells that built the state, re-run."""
+        await self._stop_kernel()
+        self.restarts += 1
+        if self.restarts > MAX_RESTARTS:
+            self.dead = f"the kernel was restarted {MAX_RESTARTS} times"
+            return
+        self.km = await self.new_kernel(self.restarts)
+        await self._connect()
+        if not await self._setup_guard(index):
+            self.dead = "the grading guard could not start in the restarted kernel"
+            self.event("error", self.dead, where)
+            return
+        for i in list(self.replayable):
+            source = self.nb.cells[i].source
+            instructor = role_of(self.nb.cells[i]) == "instructor"
+            if instructor:
+                await self._guard("_coursekit_guard.before_trusted()", i)
+            _, status = await self._quiet(source, i, self.limits.cell_timeout)
+            if status is not None:
+                self.dead = "the notebook's earlier cells could not run again after a restart"
+                self.event("error", self.dead, where)
+                return
+            if instructor:
+                await self._guard("_coursekit_guard.after_trusted()", i)
+
+    def _fail(self, cell, ename: str, evalue: str) -> None:
+        cell.outputs = list(cell.get("outputs", [])) + [error_output(ename, evalue)]
+
+    def _classify(self, out, role: str, where: str, hidden: bool) -> None:
+        """One error output of a cell as a finding (never the student's text from a hidden cell)."""
+        ename, evalue = out.get("ename", ""), str(out.get("evalue", ""))
+        text = f"{ename} in the hidden checks" if hidden else f"{ename}: {evalue}"
+        if ename == "OutputTimeout":
+            self.event("error", f"the kernel stopped sending this cell's output ({evalue[:120]})", where)
+        elif ename in ("KeyboardInterrupt", "KernelDied", "GradingGuardError", "NotebookTimeout", "CellTimeoutError"):
+            return  # reported where it happened (the interrupt is the one that stopped a cell at its limit)
+        elif ename == "MemoryError" or "alloc" in evalue.lower() and "memory" in evalue.lower():
+            self.event("memory", f"ran out of memory ({text[:200]})", where)
+        elif ename == "PermissionError" or "Permission denied" in evalue or "readonly database" in evalue:
+            self.event("tampering", f"tried to touch files outside its sandbox ({text[:200]})", where)
+        elif role == "test" and ename == "AssertionError":
+            return  # a failed check: the normal way to lose points
+        else:
+            self.event("error", text[:300], where)
+
+    # -- output limits -------------------------------------------------------------------------
     def output(self, outs, msg, display_id, cell_index):
         """Keep at most max_output_kb of output per cell (the completion token always passes)."""
         content = msg.get("content", {})
         size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
         key = id(outs)
-        used = self._ck_out_bytes.get(key, 0) + size
-        self._ck_out_bytes[key] = used
-        limit = self._ck_limits.max_output_kb * 1024
+        used = self._out_bytes.get(key, 0) + size
+        self._out_bytes[key] = used
+        limit = self.limits.max_output_kb * 1024
         if used > limit and msg.get("msg_type") in ("stream", "display_data", "execute_result", "update_display_data"):
-            token = self._ck_accept
+            token = self._accept
             if token and token in content.get("text", ""):
                 msg = dict(msg, content=dict(content, text=token + "\n"))
             else:
-                if key not in self._ck_truncated:
-                    self._ck_truncated.add(key)
-                    note = NotebookNode(output_type="stream", name="stderr",
-                                        text=f"\n[output truncated: more than {self._ck_limits.max_output_kb} kB]\n")
-                    outs.append(note)
+                if key not in self._truncated:
+                    self._truncated.add(key)
+                    outs.append(NotebookNode(output_type="stream", name="stderr",
+                                             text=f"\n[output truncated: more than {self.limits.max_output_kb} kB]\n"))
                 return None
         return super().output(outs, msg, display_id, cell_index)
 
-    def _ck_fail(self, cell, ename, evalue):
-        cell.outputs = list(cell.get("outputs", [])) + [error_output(ename, evalue)]
-
-    # -- the main step -------------------------------------------------------------------
-    def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type != "code" or not cell.source.strip():
-            return cell, resources
-        role = self._ck_role(cell)
-        where = nbgrader_meta(cell).get("grade_id", f"cell {index}")
-        if self._ck_dead:
-            self._ck_fail(cell, "KernelDied", f"not run: {self._ck_dead} in an earlier cell")
-            return cell, resources
-        remaining = self._ck_deadline - time.monotonic()
-        if remaining <= 1:
-            if not any(e["kind"] == "timeout" and "notebook" in e["message"] for e in self._ck_events):
-                self._ck_event("timeout", f"the notebook used its {self._ck_limits.notebook_timeout} s; "
-                                          "the remaining cells did not run", where)
-            self._ck_fail(cell, "NotebookTimeout",
-                          f"not run: the notebook exceeded its time limit of {self._ck_limits.notebook_timeout} s")
-            return cell, resources
-        if not self._ck_started:
-            self._ck_started = True
-            t0 = time.monotonic()  # the guard imports the notebook's modules: the notebook's own compute
-            ready = self._ck_guard(setup_code(self._ck_nonce, self._ck_info), index)
-            self._ck_compute += time.monotonic() - t0
-            if not ready:
-                self._ck_event("error", "the grading guard could not start in the kernel", where)
-        token = None
-        if role == "test":
-            state = self._ck_guard("_coursekit_guard.before_tests()", index)
-            if state is None:
-                self._ck_event("tampering", "the grading guard was removed or disabled before this test cell; "
-                                            "the test cell counts as failed", where)
-                self._ck_fail(cell, "GradingGuardError", "the grading guard was disabled: checks not run")
-                return cell, resources
-            if state.get("changed"):
-                shown = ", ".join(state["changed"][:8]) + (" ..." if len(state["changed"]) > 8 else "")
-                self._ck_event("tampering", f"before the tests, restored what the student's code had replaced: "
-                                            f"{shown}", where)
-            token = secrets.token_hex(16)
-        elif role == "instructor":
-            self._ck_guard("_coursekit_guard.before_trusted()", index)
-        original = cell.source
-        if token:
-            cell.source = original.rstrip("\n") + f"\nprint({token!r})"
-            self._ck_accept = token
-        old_timeout = self.timeout
-        self._ck_cut = bool(self.timeout) and remaining < self.timeout
-        self.timeout = int(max(1, min(self.timeout or remaining, remaining)))
-        t0 = time.monotonic()
-        try:
-            cell = self.execute_cell(cell, index, store_history=True)
-        except DeadKernelError:
-            self._ck_dead = "the kernel died (it crashed, exited, or was killed for exceeding a limit)"
-            self._ck_event("error", self._ck_dead, where)
-            self._ck_fail(cell, "KernelDied", self._ck_dead)
-        except CellTimeoutError as exc:  # e.g. "Timeout waiting for IOPub output": fail this cell, go on
-            cell = self.nb.cells[index]
-            self._ck_fail(cell, "OutputTimeout", str(exc).splitlines()[0][:200])
-        finally:
-            self._ck_compute += time.monotonic() - t0
-            self.timeout = old_timeout
-            cell.source = original
-            self._ck_accept = None
-        errors = [o for o in cell.outputs if o.get("output_type") == "error"]
-        if token:
-            seen = False
-            for out in cell.outputs:
-                if out.get("output_type") == "stream" and token in out.get("text", ""):
-                    seen = True
-                    out["text"] = "".join(l for l in out["text"].splitlines(True) if token not in l)
-            cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and not o.get("text"))]
-            if not seen and not errors and not self._ck_dead:
-                self._ck_event("tampering", "the test cell did not run to its end although no error was shown",
-                               where)
-                self._ck_fail(cell, "GradingGuardError", "the checks did not run to completion")
-        for out in errors:
-            self._ck_classify(out, role, where)
-        if role in ("instructor", "test") and not self._ck_dead:
-            self._ck_guard("_coursekit_guard.after_trusted()", index)
-        return cell, resources
-
-    def _ck_classify(self, out, role, where):
-        ename, evalue = out.get("ename", ""), str(out.get("evalue", ""))
-        text = f"{ename}: {evalue}"
-        if ename == "OutputTimeout":
-            self._ck_event("error", f"the kernel stopped sending this cell's output ({evalue[:120]})", where)
-        elif ename in ("CellTimeoutError", "TimeoutError") or "timeout" in ename.lower():
-            if getattr(self, "_ck_cut", False):
-                self._ck_event("timeout", f"the notebook used its {self._ck_limits.notebook_timeout} s during this "
-                                          "cell; it was stopped and the remaining cells did not run", where)
-                self._ck_deadline = 0.0
-            else:
-                self._ck_event("timeout", f"a cell ran longer than {self._ck_limits.cell_timeout} s and was stopped",
-                               where)
-        elif ename == "KeyboardInterrupt":
-            return  # the interrupt that stops a cell at its time limit (reported just above or below)
-        elif ename == "MemoryError" or "alloc" in evalue.lower() and "memory" in evalue.lower():
-            self._ck_event("memory", f"ran out of memory ({text[:200]})", where)
-        elif ename == "PermissionError" or "Permission denied" in evalue or "readonly database" in evalue:
-            self._ck_event("tampering", f"tried to touch files outside its sandbox ({text[:200]})", where)
-        elif role == "test" and ename == "AssertionError":
-            return  # a failed check: the normal way to lose points
-        elif ename in ("KernelDied", "GradingGuardError", "NotebookTimeout"):
-            return
-        else:
-            self._ck_event("error", f"{text[:300]}", where)

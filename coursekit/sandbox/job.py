@@ -1,42 +1,49 @@
 """Grade ONE submission in a sandbox: :func:`grade_job`, a pure function of its job (picklable both ways).
 
-1. **Validate and rebuild** (:mod:`coursekit.sandbox.submission`) and scan (:mod:`coursekit.sandbox.scan`).
-2. **A private course copy**: ``nbgrader autograde`` and ``generate_feedback`` run in a fresh
-   temporary course directory that holds only what grading needs (the config, a gradebook with the
-   assignment's structure and no students, the non-notebook files of the assignment and the rebuilt
-   submission), in a process group of their own with a wall-clock limit.
-3. **A confined kernel** (:mod:`coursekit.sandbox.kernel`) through a kernelspec of the sandbox; the
-   parent watches the kernel's resident memory and kills every process of the sandbox at the end.
-4. **A guarded execution** (:mod:`coursekit.sandbox.execute`).
+1. **Validate and rebuild** (:mod:`~coursekit.sandbox.submission`; no code runs): the released
+   structure with the student's answers, the hidden tests restored from the gradebook's copy, and
+   the static scan (:mod:`~coursekit.sandbox.scan`).
+2. **A box** (:class:`~coursekit.sandbox.isolation.Box`): the kernel's working folder with the
+   assignment's files (never the judge's), its HOME, the grading channel, its sockets. No course
+   copy: nbgrader's own commands do not run per submission.
+3. **A sandboxed kernel** (:mod:`~coursekit.sandbox.kernels`), started before it is needed
+   (:func:`start_submission`: the pool starts the next submission's kernel while one is graded).
+4. **The guarded run** (:mod:`~coursekit.sandbox.execute`), then the **judge** on what the hidden
+   checks recorded (:mod:`~coursekit.sandbox.verdicts`), the scores (nbgrader's rule: a test cell
+   that shows an error scores 0), the graded notebook and the feedback page, written here.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
+import hashlib
 import json
-import os
-import secrets
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from coursekit import coursedir
-from coursekit.feedback import feedback_banner, inject_banner, placeholder_page
-from coursekit.sandbox.kernel import landlock_abi
-from coursekit.sandbox.submission import load_submission, nbgrader_meta, rebuild, student_code
+from coursekit.feedback import feedback_banner, feedback_page, placeholder_page, student_view
+from coursekit.sandbox import isolation, verdicts
+from coursekit.sandbox.execute import GuardedRun
+from coursekit.sandbox.isolation import Box
+from coursekit.sandbox.kernels import SandboxKernel
 from coursekit.sandbox.records import Limits, finding, main_reason
 from coursekit.sandbox.scan import notebook_names, scan_code
+from coursekit.sandbox.submission import (is_solution, load_submission, nbgrader_meta, rebuild, restore_sources,
+                                          student_code)
+
+JOB_WALL_FACTOR = 3   # a whole submission may take this many times its notebooks' time limit (then it is stopped)
 
 
 def prepare_assignment(root: Path, assignment: str) -> dict:
     """Everything a worker needs to grade ``assignment`` (self-contained: works on another machine).
 
     Runs ``nbgrader generate_assignment`` once in a private folder: the released notebooks and a
-    gradebook with the assignment's structure and no students.
+    gradebook with the assignment's structure, each cell's full source (hidden tests included) and no
+    students.
     """
     root = Path(root)
     src = root / "solutions" / assignment
@@ -48,13 +55,25 @@ def prepare_assignment(root: Path, assignment: str) -> dict:
         coursedir.nbgrader(prep, "generate_assignment", assignment, "--force")
         released = {p.stem: p.read_text() for p in sorted((prep / "notebooks" / assignment).glob("*.ipynb"))}
         gradebook = (prep / "gradebook.db").read_bytes()
-    files = {}
-    for p in src.rglob("*"):
-        if p.is_file() and p.suffix != ".ipynb" and ".ipynb_checkpoints" not in p.parts and "__pycache__" not in p.parts:
+        sources = _sources(prep / "gradebook.db", assignment)
+    files, secret = {}, hashlib.sha256()
+    for p in sorted(src.rglob("*")):
+        if not p.is_file() or ".ipynb_checkpoints" in p.parts or "__pycache__" in p.parts:
+            continue
+        if p.suffix == ".ipynb":
+            secret.update(p.read_bytes())     # the solutions: what students never see
+        else:
             files[str(p.relative_to(src))] = base64.b64encode(p.read_bytes()).decode()
     return {"assignment": assignment, "released": released, "config": (root / "nbgrader_config.py").read_text(),
-            "gradebook_b64": base64.b64encode(gradebook).decode(), "files": files,
-            "structure": _structure(released)}
+            "gradebook_b64": base64.b64encode(gradebook).decode(), "files": files, "sources": sources,
+            "structure": _structure(released), "probe_secret": secret.hexdigest()}
+
+
+def _sources(db: Path, assignment: str) -> dict:
+    """{notebook: {grade_id: source}} as the gradebook keeps them (hidden tests included)."""
+    with coursedir.open_gradebook(db) as gb:
+        return {nb.name: {c.name: c.source for c in nb.source_cells}
+                for nb in gb.find_assignment(assignment).notebooks}
 
 
 def _structure(released: dict[str, str]) -> dict:
@@ -67,60 +86,13 @@ def _structure(released: dict[str, str]) -> dict:
     return out
 
 
-_CONFIG_TAIL = '''
-# --- appended by coursekit.sandbox: this is a throwaway course directory for one submission ---
-import os as _os
-c.CourseDirectory.root = {root!r}
-c.CourseDirectory.db_url = "sqlite:///" + _os.path.join({root!r}, "gradebook.db")
-c.CourseDirectory.source_directory = "solutions"
-c.CourseDirectory.release_directory = "notebooks"
-c.Execute.timeout = {cell_timeout}
-c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:"]
-c.Execute.iopub_timeout = 15
-from coursekit.sandbox.execute import GuardedExecute as _GuardedExecute
-from nbconvert.preprocessors import ClearMetadataPreprocessor as _ClearMeta
-from nbgrader.preprocessors import (IgnorePattern as _IP, LimitOutput as _LO, SaveAutoGrades as _SAG,
-                                    AssignLatePenalties as _ALP, CheckCellMetadata as _CCM)
-c.Autograde.autograde_preprocessors = [_GuardedExecute, _IP, _ClearMeta, _LO, _SAG, _ALP, _CCM]
-'''
-
-
-def _sandbox_processes(root_pid: int, mark: str, exclude: set[int]):
-    """The processes of one sandbox: descendants of its nbgrader process and anything carrying its mark."""
-    import psutil
-
-    procs = {}
-    try:
-        for p in psutil.Process(root_pid).children(recursive=True):
-            procs[p.pid] = p
-    except psutil.Error:
-        pass
-    me = os.getuid()
-    for p in psutil.process_iter(["uids"]):
-        if p.pid in procs or not p.info["uids"] or p.info["uids"].real != me:
-            continue
-        try:
-            if p.environ().get("COURSEKIT_SANDBOX_MARK") == mark:
-                procs[p.pid] = p
-        except psutil.Error:
-            pass
-    return [p for pid, p in procs.items() if pid not in exclude]
-
-
-def _kill(procs) -> None:
-    for p in procs:
-        try:
-            p.kill()
-        except Exception:
-            pass
-
-
 def _rebuild_all(job: dict, findings: list[dict]) -> dict:
     """{notebook name: the notebook to grade} for every readable notebook of the submission."""
     import nbformat
 
+    kit = job["kit"]
     rebuilt = {}
-    for name, text in job["kit"]["released"].items():
+    for name, text in kit["released"].items():
         data = job["notebooks"].get(name)
         nb, f = load_submission(None if data is None else base64.b64decode(data), name)
         findings += f
@@ -133,205 +105,188 @@ def _rebuild_all(job: dict, findings: list[dict]) -> dict:
         findings += scan_code(student_code(graded), module_aliases=set(info["aliases"]),
                               protected_names=set(info["protected"]),
                               builtin_names=set(info["builtins_used"]) | {"AssertionError"})
+        restore_sources(graded, kit.get("sources", {}).get(name, {}))
         rebuilt[name] = graded
     return rebuilt
 
 
-def _write_box(box: Path, job: dict, rebuilt: dict, limits: Limits, mark: str) -> dict:
-    """The throwaway course directory of one submission; returns the environment of its nbgrader."""
-    import nbformat
+@dataclass
+class Submission:
+    """One submission between its start (box, first kernel) and its result."""
 
-    kit, student, assignment = job["kit"], job["student"], job["assignment"]
-    os.chmod(box, 0o711)
-    (box / "nbgrader_config.py").write_text(
-        kit["config"] + _CONFIG_TAIL.format(root=str(box), cell_timeout=limits.cell_timeout))
-    (box / "gradebook.db").write_bytes(base64.b64decode(kit["gradebook_b64"]))
-    os.chmod(box / "gradebook.db", 0o600)
-    src = box / "solutions" / assignment
-    src.mkdir(parents=True)
+    job: dict
+    limits: Limits
+    result: dict
+    rebuilt: dict
+    t0: float     # its clock; the time it waits in a pool for its turn is not counted
+    box: Box | None = None
+    isolation: str = ""
+    judge: object = None
+    seed: int = 0
+    kernel: SandboxKernel | None = None
+    runs: dict = field(default_factory=dict)
+
+    @property
+    def findings(self) -> list[dict]:
+        return self.result["findings"]
+
+
+def _empty_result(job: dict) -> dict:
+    structure = job["kit"]["structure"]
+    return {"student": job["student"], "assignment": job["assignment"], "findings": [], "files": {}, "log": "",
+            "scores": {nb: {gid: 0.0 for gid in cells} for nb, cells in structure.items()},
+            "max_score": sum(sum(c.values()) for c in structure.values()), "compute_seconds": 0.0}
+
+
+async def start_submission(job: dict) -> Submission:
+    """Validate, rebuild and scan; make the box and start the first notebook's kernel (it boots meanwhile)."""
+    t0 = time.time()
+    sub = Submission(job, Limits.from_dict(job.get("limits")), _empty_result(job), {}, t0)
+    sub.rebuilt = _rebuild_all(job, sub.findings)
+    if not sub.rebuilt:
+        sub.t0 = time.time() - t0
+        return sub
+    kit = job["kit"]
+    sub.isolation = job.get("isolation") or isolation.available_isolation()
+    sub.result["isolation"] = sub.isolation
+    if sub.isolation != "bubblewrap":
+        sub.findings.append(finding("info", f"grading ran without bubblewrap ({sub.isolation} only): "
+                                            + isolation.describe()["note"]))
+    sub.judge = verdicts.find_judge(job.get("judge"))
+    sub.seed = verdicts.probe_seed(kit.get("probe_secret", ""), job["assignment"], job["student"])
+    sub.box = Box.create(sub.isolation)
+    hidden = isolation.JUDGE_ONLY_FILES if sub.judge is not None else ()
     for rel, data in kit["files"].items():
-        (src / rel).parent.mkdir(parents=True, exist_ok=True)
-        (src / rel).write_bytes(base64.b64decode(data))
-    sub = box / "submitted" / student / assignment
-    sub.mkdir(parents=True)
-    for name, nb in rebuilt.items():
-        nbformat.write(nb, sub / f"{name}.ipynb")
-    work = box / "autograded" / student / assignment
-    work.mkdir(parents=True)
-    for folder in (box / "autograded", box / "autograded" / student):
-        os.chmod(folder, 0o711)
-    home = box / "home"
-    home.mkdir()
-    runtime = box / "runtime"
-    runtime.mkdir(mode=0o711)
-    kdir = box / "share" / "jupyter" / "kernels" / "python3"
-    kdir.mkdir(parents=True)
-    sandbox_cfg = {"limits": asdict(limits), "workdir": str(work), "home": str(home),
-                   "landlock": job.get("landlock", True)}
-    (kdir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "coursekit.sandbox", "kernel", "{connection_file}"],
-        "display_name": "Python 3 (coursekit sandbox)", "language": "python",
-        "env": {"COURSEKIT_KERNEL_SANDBOX": json.dumps(sandbox_cfg), "COURSEKIT_SANDBOX_MARK": mark}}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "COURSEKIT_ROOT", "DASK_"))}
-    env.update(JUPYTER_PATH=str(box / "share" / "jupyter"), JUPYTER_RUNTIME_DIR=str(runtime),
-               JUPYTER_CONFIG_DIR=str(box / "jupyter-config"), JUPYTER_DATA_DIR=str(box / "jupyter-data"),
-               COURSEKIT_SANDBOX_LIMITS=json.dumps(asdict(limits)), COURSEKIT_SANDBOX_DIR=str(box),
-               COURSEKIT_SANDBOX_MARK=mark, PYTHONWARNINGS="ignore",
-               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    return env
-
-
-def _watch(proc, mark: str, limits: Limits, findings: list[dict]) -> tuple[str | None, int]:
-    """Wait for nbgrader; enforce the wall clock, the process count and the memory. (killed?, peak bytes)."""
-    deadline = time.monotonic() + limits.notebook_timeout + limits.grace
-    peak = 0
-    while proc.poll() is None:
-        time.sleep(0.25)
-        if time.monotonic() > deadline:
-            return "timeout", peak
-        kids = _sandbox_processes(proc.pid, mark, {proc.pid, os.getpid()})
-        if len(kids) > limits.max_processes:  # RLIMIT_NPROC counts the whole uid: this counts the sandbox
-            if not any("processes and was stopped" in f["message"] for f in findings):
-                findings.append(finding("error", f"the submission started more than {limits.max_processes} "
-                                        "processes and was stopped; the cells after it did not run"))
-            _kill(kids)
+        if Path(rel).name in hidden:
             continue
-        rss = 0
-        for p in kids:
-            try:  # proportional set size: forked children share pages, RSS would count them N times
-                rss += p.memory_full_info().pss if len(kids) > 1 else p.memory_info().rss
-            except Exception:
-                pass
-        peak = max(peak, rss)
-        if rss > limits.memory_mb * 1024 * 1024:
-            if not any(f["kind"] == "memory" and not f["where"] for f in findings):
-                findings.append(finding("memory", f"the kernel used more than {limits.memory_mb} MB of memory and "
-                                        "was stopped; the cells after it did not run"))
-            _kill(kids)
-    return None, peak
+        path = sub.box.work / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(data))
+    sub.box.hand_over()
+    first = next(iter(sub.rebuilt))
+    sub.kernel = await _start_kernel(sub, first, 0)
+    sub.t0 = time.time() - t0      # for now: how long starting took (finish_submission resets the clock)
+    return sub
 
 
-def _collect(box: Path, result: dict, killed: str | None) -> None:
-    """Read what the sandbox left: the guard's report, nbgrader's scores, the notebooks and feedback."""
-    findings = result["findings"]
-    report = box / "guard_report.json"
-    if report.is_file():
-        guard = json.loads(report.read_text())
-        findings += guard["events"]
-        result["compute_seconds"] = guard.get("compute_seconds", 0.0)
-    outcome = box / "outcome.json"
-    if not killed and outcome.is_file():
-        data = json.loads(outcome.read_text())
-        result["phases"] = data.get("times", {})
-        for nb, grades in data["scores"].items():
-            result["scores"].setdefault(nb, {}).update(grades)
-        if not data.get("ok"):
-            error = data.get("error", "")
-            result["log"] += "\n--- nbgrader ---\n" + error[-6000:]
-            last = [line for line in error.strip().splitlines() if line.strip()][-1:] or [""]
-            findings.append(finding("error", "nbgrader could not grade this submission: " + last[0][-300:]))
-    elif not killed:
-        findings.append(finding("error", "nbgrader stopped without a result: " + result["log"][-500:]))
-    student, assignment = result["student"], result["assignment"]
-    for base in ("autograded", "feedback"):
-        folder = box / base / student / assignment
-        if folder.is_dir():
-            for p in folder.rglob("*"):
-                if p.is_file() and (base == "feedback" or p.suffix == ".ipynb") and p.stat().st_size < 20 * 2**20:
-                    result["files"][f"{base}/{p.relative_to(folder)}"] = base64.b64encode(p.read_bytes()).decode()
+async def _start_kernel(sub: Submission, name: str, restart: int) -> SandboxKernel:
+    info = notebook_names(sub.rebuilt[name])
+    env = isolation.kernel_env(sub.box, threads=sub.limits.threads, private_tmp=sub.isolation == "bubblewrap",
+                               extra={"COURSEKIT_GRADING_CHANNEL": str(sub.box.channel),
+                                      "COURSEKIT_PROBE_SEED": str(sub.seed)})
+    kernel = SandboxKernel(sub.box, limits=sub.limits, isolation_kind=sub.isolation, preload=info["preload"],
+                           env=env, name=f"{name[:20]}-{restart}")
+    await kernel.start()
+    return kernel
+
+
+async def finish_submission(sub: Submission) -> dict:
+    """Run every notebook, judge, score, write the graded notebooks and the feedback pages."""
+    sub.t0 = time.time() - sub.t0
+    try:
+        if not sub.rebuilt:
+            sub.result["placeholders"] = list(sub.job["kit"]["released"])
+            return _finish(sub.result, sub.t0)
+        budget = JOB_WALL_FACTOR * (sub.limits.notebook_timeout + sub.limits.grace) * len(sub.rebuilt)
+        try:
+            await asyncio.wait_for(_run_all(sub), timeout=budget)
+        except asyncio.TimeoutError:
+            sub.findings.append(finding("timeout", f"grading did not finish within {budget} s and was stopped"))
+        except Exception as exc:     # a failure of the grader itself: this submission only
+            sub.findings.append(finding("error", f"grading failed ({type(exc).__name__}: {str(exc)[:300]})"))
+        finally:
+            for run in sub.runs.values():
+                await run.stop()
+        for name, run in sub.runs.items():
+            _score(sub, name, run)
+        return _finish(sub.result, sub.t0)
+    finally:
+        if sub.box is not None:
+            sub.box.remove()
+
+
+async def _run_all(sub: Submission) -> None:
+    trusted = verdicts.make_trusted_dir(sub.box.root)
+    channel = verdicts.Channel(sub.box.channel, trusted)
+    for i, (name, nb) in enumerate(sub.rebuilt.items()):
+        kernel = sub.kernel if i == 0 else await _start_kernel(sub, name, 0)
+        sub.kernel = None
+
+        async def new_kernel(restart: int, name=name):
+            return await _start_kernel(sub, name, restart)
+
+        run = GuardedRun(nb, kernel=kernel, new_kernel=new_kernel, limits=sub.limits,
+                         info=notebook_names(nb), channel=channel)
+        sub.runs[name] = run
+        await run.run()
+        sub.findings.extend(run.events)
+        sub.result["compute_seconds"] += round(run.charged, 2)
+        sub.result["peak_rss_mb"] = max(sub.result.get("peak_rss_mb", 0.0), round(run.peak_bytes / 2**20, 1))
+        if run.leftovers:
+            sub.findings.append(finding("info", f"{run.leftovers} process(es) left behind by the submission "
+                                                "were killed"))
+    sub.findings.extend(channel.stray())
+    if sub.judge is not None:
+        judged, problems = verdicts.run_judge(sub.judge, trusted, sub.seed)
+        sub.findings.extend(problems)
+        sub.result["verdicts"] = {k: v.__dict__ for k, v in judged.items()}
+        for run in sub.runs.values():
+            run.judged = verdicts.apply_verdicts(run.nb, judged)
+
+
+async def discard(sub: Submission) -> None:
+    """Stop a started submission that will not be graded (its kernel, its box)."""
+    if sub.kernel is not None:
+        await sub.kernel.stop()
+    if sub.box is not None:
+        sub.box.remove()
+
+
+def _score(sub: Submission, name: str, run: GuardedRun) -> None:
+    """nbgrader's rule per graded cell (an error output scores 0), the judge's verdicts over it; files."""
+    import nbformat
+    from nbgrader.preprocessors import LimitOutput
+    from nbgrader.utils import determine_grade
+
+    nb = run.nb
+    judged = run.judged
+    scores = sub.result["scores"].setdefault(name, {})
+    for cell in nb.cells:
+        meta = nbgrader_meta(cell)
+        if meta.get("grade") and meta.get("grade_id") in scores:
+            auto, _ = determine_grade(cell, None) if not is_solution(cell) else (None, None)
+            scores[meta["grade_id"]] = float(judged.get(meta["grade_id"], auto or 0.0))
+    graded, _ = LimitOutput().preprocess(nb, {})
+    sub.result["files"][f"autograded/{name}.ipynb"] = base64.b64encode(nbformat.writes(graded).encode()).decode()
+    if sub.job.get("feedback", True):
+        view = student_view(graded, scores, judged=set(judged), library_dirs=(isolation.package_dir(),))
+        sub.result.setdefault("pages", {})[name] = (view, sum(scores.values()),
+                                                    sum(sub.job["kit"]["structure"][name].values()))
+
+
+def _finish(result: dict, t0: float) -> dict:
+    result["reason"] = main_reason(result["findings"])
+    result["score"] = round(sum(sum(g.values()) for g in result["scores"].values()), 4)
+    banner = feedback_banner(result)
+    pages = {name: feedback_page(view, notebook=name, score=score, max_score=max_score, banner=banner)
+             for name, (view, score, max_score) in result.pop("pages", {}).items()}
+    for name in result.pop("placeholders", []):       # nothing could run: the banner says why
+        pages[name] = placeholder_page(result["student"], result["assignment"], name, banner)
+    for name, page in pages.items():
+        result["files"][f"feedback/{name}.html"] = base64.b64encode(page.encode()).decode()
+    result["seconds"] = round(time.time() - t0, 2)
+    return result
 
 
 def grade_job(job: dict) -> dict:
     """Grade one submission in a sandbox. Pure function of ``job`` (picklable both ways).
 
     job: {"student", "assignment", "kit": prepare_assignment(...), "notebooks": {name: base64 bytes | None},
-    "limits": dict}. Returns {"student", "assignment", "reason", "findings", "scores": {notebook: {grade_id:
-    score}}, "max_score", "score", "files": {relative path: base64}, "seconds", "compute_seconds", "log"}.
+    "limits": dict, optional "feedback", "isolation", "judge" ("module:function")}. Returns {"student",
+    "assignment", "reason", "findings", "scores": {notebook: {grade_id: score}}, "max_score", "score",
+    "files": {relative path: base64}, "seconds", "compute_seconds", "isolation", ...}.
     """
-    t0 = time.time()
-    kit, student, assignment = job["kit"], job["student"], job["assignment"]
-    limits = Limits.from_dict(job.get("limits"))
-    structure = kit["structure"]
-    result = {"student": student, "assignment": assignment, "findings": [], "files": {}, "log": "",
-              "scores": {nb: {gid: 0.0 for gid in cells} for nb, cells in structure.items()},
-              "max_score": sum(sum(c.values()) for c in structure.values()), "compute_seconds": 0.0}
-    findings = result["findings"]
-    rebuilt = _rebuild_all(job, findings)
-    if not rebuilt:
-        result["files"].update(placeholder_page(student, assignment, kit["released"]))
-        return _finish(result, t0)
-    if job.get("landlock", True) and landlock_abi() < 1:
-        findings.append(finding("info", "this machine's kernel has no Landlock: the kernel's file access was "
-                                "not confined (limits, guard and private course copy still applied)"))
-    box = Path(tempfile.mkdtemp(prefix="coursekit-sandbox-"))
-    try:
-        mark = secrets.token_hex(12)
-        env = _write_box(box, job, rebuilt, limits, mark)
-        log_path = box / "nbgrader.log"
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "coursekit.sandbox", "nbgrader", str(box), assignment,
-                                     student, "1" if job.get("feedback", True) else "0"], cwd=box, env=env,
-                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        killed, peak = _watch(proc, mark, limits, findings)
-        if killed:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            proc.wait()
-            findings.append(finding("timeout", f"grading did not finish within {limits.notebook_timeout + limits.grace} s "
-                                    "and was stopped: no cell could be graded"))
-        leftovers = _sandbox_processes(proc.pid, mark, {os.getpid()})
-        if leftovers:
-            findings.append(finding("info", f"{len(leftovers)} process(es) left behind by the submission were killed"))
-        _kill(leftovers)
-        result["log"] = log_path.read_text(errors="replace")[-4000:]
-        result["peak_rss_mb"] = round(peak / 2**20, 1)
-        _collect(box, result, killed)
-        return _finish(result, t0)
-    finally:
-        shutil.rmtree(box, ignore_errors=True)
+    async def both():
+        return await finish_submission(await start_submission(job))
 
-
-def _finish(result: dict, t0: float) -> dict:
-    result["reason"] = main_reason(result["findings"])
-    result["score"] = round(sum(sum(g.values()) for g in result["scores"].values()), 4)
-    result["seconds"] = round(time.time() - t0, 2)
-    banner = feedback_banner(result)
-    for rel, data in list(result["files"].items()):
-        if rel.startswith("feedback/") and rel.endswith(".html"):
-            html = base64.b64decode(data).decode("utf-8", errors="replace")
-            result["files"][rel] = base64.b64encode(inject_banner(html, banner).encode()).decode()
-    return result
-
-
-def nbgrader_main(box: str, assignment: str, student: str, feedback: str = "1") -> int:
-    """Child process: nbgrader autograde + generate_feedback in the sandbox course directory."""
-    from nbgrader.api import Gradebook, MissingEntry
-    from nbgrader.apps import NbGraderAPI
-    from traitlets.config.loader import PyFileConfigLoader
-
-    os.chdir(box)
-    config = PyFileConfigLoader("nbgrader_config.py", path=box).load_config()
-    api = NbGraderAPI(config=config)
-    out = {"ok": True, "scores": {}, "times": {}}
-    t0 = time.time()
-    res = api.autograde(assignment, student, force=True, create=True)
-    out["times"]["autograde"] = round(time.time() - t0, 2)
-    if not res.get("success"):
-        out.update(ok=False, error=(res.get("log") or "")[-8000:] + "\n" + (res.get("error") or ""))
-    elif feedback == "1":
-        t0 = time.time()
-        fb = api.generate_feedback(assignment, student, force=True)
-        out["times"]["feedback"] = round(time.time() - t0, 2)
-        if not fb.get("success"):
-            out["feedback_error"] = fb.get("error") or fb.get("log", "")
-    with Gradebook(f"sqlite:///{os.path.join(box, 'gradebook.db')}") as gb:
-        try:
-            sub = gb.find_submission(assignment, student)
-            for nb in sub.notebooks:
-                out["scores"][nb.name] = {g.name: float(g.score) for g in nb.grades}
-        except MissingEntry:
-            out["ok"] = False
-    Path(box, "outcome.json").write_text(json.dumps(out))
-    return 0
+    return asyncio.run(both())

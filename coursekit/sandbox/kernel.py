@@ -1,11 +1,18 @@
-"""The confined kernel: resource limits, no capabilities, Landlock, a clean environment.
+"""The kernel's side of the sandbox: the launcher that confines its own process, then becomes the kernel.
 
-``python -m coursekit.sandbox kernel CONNECTION_FILE`` (the sandbox kernelspec's argv) calls
-:func:`kernel_main`, which confines its own process and then becomes the IPython kernel: rlimits
-(address space, CPU seconds, file size, number of processes, no core files), every capability given
-up when it runs as root, and a Landlock ruleset (Linux >= 5.13) under which the kernel reads the
-Python installation, the coursekit package and the data caches, writes only its own working
-folder, may not connect anywhere over TCP and may not signal processes outside its sandbox.
+``python -m coursekit.sandbox kernel CONFIG CONNECTION_FILE`` (the sandbox kernelspec's argv, see
+:mod:`coursekit.sandbox.isolation`) calls :func:`kernel_main`. It sets rlimits (address space, CPU
+seconds, file size, number of processes, no core files), then
+
+- inside bubblewrap, as root: gives up the capability bounding set and becomes the sandbox's own
+  unprivileged uid (no capability left, no_new_privs);
+- without bubblewrap: leaves the network (a namespace of its own), gives up every capability when it
+  runs as root, and applies a Landlock ruleset (Linux >= 5.13) under which the kernel reads the
+  Python installation, the coursekit package and the data caches, writes only the submission's
+  folders, may not use TCP at all and may not signal processes outside its sandbox.
+
+It imports the notebook's libraries (the pre-started kernel is a warm one), then starts ipykernel in
+this same process. The environment was given at exec (a short allow-list): nothing to clean here.
 """
 from __future__ import annotations
 
@@ -15,6 +22,10 @@ import sys
 from pathlib import Path
 
 from coursekit.sandbox.records import Limits
+
+# Landlock (fallback isolation): system folders a Python kernel reads, devices it may write.
+SYSTEM_READABLE = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev"]
+DEVICES_WRITABLE = ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty")
 
 
 def landlock(read_only: list[str], read_write: list[str], tcp_bind: list[int]) -> int:
@@ -81,31 +92,6 @@ def landlock(read_only: list[str], read_write: list[str], tcp_bind: list[int]) -
     return abi
 
 
-def readable_roots() -> list[str]:
-    """What a kernel may read: the Python installation, coursekit, system folders, data caches."""
-    import sysconfig
-
-    import coursekit
-
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
-             os.path.dirname(os.path.abspath(coursekit.__file__))}
-    paths |= {p for p in sysconfig.get_paths().values() if p}
-    paths |= {p for p in sys.path if p and os.path.isdir(p) and "site-packages" in p}
-    for system in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/proc", "/sys", "/opt/conda"):
-        paths.add(system)
-    home = Path.home()
-    for env, default in (("COURSEKIT_DATA", None), ("COURSEKIT_CACHE", home / ".cache" / "coursekit"),
-                         ("TORCH_HOME", home / ".cache" / "torch")):
-        value = os.environ.get(env) or default
-        if value:
-            paths.add(str(value))
-    out = set()
-    for p in paths:
-        if os.path.exists(p):
-            out |= {os.path.abspath(p), os.path.realpath(p)}
-    return sorted(out)
-
-
 def drop_capabilities() -> None:
     """Running as root: give up every capability (kept uid 0, so the interpreter stays readable).
 
@@ -116,10 +102,7 @@ def drop_capabilities() -> None:
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
-    try:
-        last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
-    except OSError:
-        last = 40
+    last = _last_capability()
     for cap in range(last + 1):
         libc.prctl(24, cap, 0, 0, 0)        # PR_CAPBSET_DROP
     libc.prctl(47, 4, 0, 0, 0)              # PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL
@@ -135,8 +118,12 @@ def drop_capabilities() -> None:
         raise OSError(ctypes.get_errno(), "capset failed")
 
 
-def set_rlimits(limits: Limits) -> None:
-    """Address space, CPU seconds, file size, no core files, and a process count for this sandbox."""
+def set_rlimits(limits: Limits, *, own_uid: bool) -> None:
+    """Address space, CPU seconds, file size, no core files, and a process count for this sandbox.
+
+    RLIMIT_NPROC counts every task (thread) of the real uid: with a uid of its own (bubblewrap as
+    root) that is this sandbox alone; otherwise the tasks the uid already runs are added.
+    """
     import resource
 
     mb = 1024 * 1024
@@ -146,61 +133,97 @@ def set_rlimits(limits: Limits) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.max_file_mb * mb,) * 2)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     nproc = limits.max_processes
-    try:  # RLIMIT_NPROC counts every task (thread) of the real uid, not only this sandbox's
-        import psutil
+    if not own_uid:
+        try:
+            import psutil
 
-        uid = os.getuid()
-        nproc += sum(p.info["num_threads"] or 1 for p in psutil.process_iter(["uids", "num_threads"])
-                     if p.info["uids"] and p.info["uids"].real == uid)
-    except Exception:
-        nproc += 4096
+            uid = os.getuid()
+            nproc += sum(p.info["num_threads"] or 1 for p in psutil.process_iter(["uids", "num_threads"])
+                         if p.info["uids"] and p.info["uids"].real == uid)
+        except Exception:
+            nproc += 4096
     resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 
 
-def clean_environment(home: str) -> None:
-    """Keep a short allow-list of the grader's variables; HOME and the caches move into the sandbox."""
-    keep = ("PATH", "LANG", "LC_", "TZ", "TERM", "COURSEKIT_", "TORCH_", "OMP_", "MKL_", "OPENBLAS_", "CUDA_",
-            "NVIDIA_", "NBGRADER_", "PYTHONHASHSEED", "PYDEVD_")
-    for key in list(os.environ):  # the instructor's environment (tokens, keys) is not the student's business
-        if not key.startswith(keep) or key in ("COURSEKIT_ROOT", "COURSEKIT_SANDBOX_DIR", "COURSEKIT_SANDBOX_LIMITS"):
-            os.environ.pop(key)
-    real_home = Path.home()  # data caches stay where they are (read-only), HOME moves into the sandbox
-    os.environ.setdefault("COURSEKIT_CACHE", str(real_home / ".cache" / "coursekit"))
-    os.environ.setdefault("TORCH_HOME", str(real_home / ".cache" / "torch"))
-    os.environ.update(HOME=home, TMPDIR=os.path.join(home, "tmp"), MPLCONFIGDIR=os.path.join(home, ".mpl"),
-                      IPYTHONDIR=os.path.join(home, ".ipython"), XDG_CACHE_HOME=os.path.join(home, ".cache"),
-                      XDG_CONFIG_HOME=os.path.join(home, ".config"), JUPYTER_CONFIG_DIR=os.path.join(home, ".jupyter"),
-                      JUPYTER_DATA_DIR=os.path.join(home, ".jupyter-data"), MPLBACKEND="agg",
-                      COURSEKIT_FAST="1", COURSEKIT_OFFLINE="1")
-    for sub in ("tmp", ".mpl", ".ipython", ".cache", ".config"):
-        os.makedirs(os.path.join(home, sub), exist_ok=True)
+def become(uid: int) -> None:
+    """Root inside bubblewrap: give up the bounding set, then become ``uid`` (every capability goes)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    last = _last_capability()
+    for cap in range(last + 1):
+        libc.prctl(24, cap, 0, 0, 0)        # PR_CAPBSET_DROP
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    if libc.prctl(38, 1, 0, 0, 0) != 0:     # PR_SET_NO_NEW_PRIVS: no setuid binary gives anything back
+        raise OSError(ctypes.get_errno(), "prctl(NO_NEW_PRIVS)")
+    libc.prctl(4, 1, 0, 0, 0)               # PR_SET_DUMPABLE: /proc/self belongs to the new uid, as usual
+
+
+def _last_capability() -> int:
+    try:
+        return int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    except OSError:
+        return 40
+
+
+def leave_network() -> bool:
+    """A network namespace of its own (loopback only): as root, or in a new user namespace."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    newnet, newuser = 0x40000000, 0x10000000
+    flags = newnet if os.geteuid() == 0 else newnet | newuser
+    return libc.unshare(flags) == 0
 
 
 def kernel_main(argv: list[str]) -> None:
-    """Confine this process, then become the IPython kernel (the sandbox kernelspec's argv)."""
-    conn, extra = argv[0], argv[1:]
-    cfg = json.loads(os.environ.pop("COURSEKIT_KERNEL_SANDBOX"))
-    work, home = cfg["workdir"], cfg["home"]
-    set_rlimits(Limits.from_dict(cfg["limits"]))
-    clean_environment(home)
-    readable = readable_roots()
-    with open(conn) as f:
-        ports = [int(v) for k, v in json.load(f).items() if k.endswith("_port")]
-    if os.geteuid() == 0:
-        drop_capabilities()  # root without capabilities: RLIMIT_NPROC applies, Landlock guards the files
-    if cfg.get("landlock", True):
-        try:
-            landlock(readable + [conn], [work, home, "/dev"], ports)
-        except OSError as exc:
-            print(f"coursekit sandbox: Landlock unavailable ({exc}); files are protected by the uid only",
-                  file=sys.stderr)
-    os.chdir(work)
+    """Confine this process, then become the IPython kernel (the sandbox kernelspec's argv).
+
+    ``argv``: the sandbox configuration (JSON: limits, isolation, uid, readable and writable
+    folders), the connection file, then the kernel's extra arguments.
+    """
+    cfg, conn, extra = json.loads(argv[0]), argv[1], argv[2:]
+    limits, isolation = Limits.from_dict(cfg["limits"]), cfg["isolation"]
+    root = os.geteuid() == 0
+    set_rlimits(limits, own_uid=isolation == "bubblewrap" and root)
+    if isolation == "bubblewrap":
+        if root:
+            os.chown(conn, cfg["uid"], cfg["uid"])
+            become(cfg["uid"])
+    else:
+        if not leave_network():
+            print("coursekit sandbox: no network namespace; Landlock blocks TCP only", file=sys.stderr)
+        if root:
+            drop_capabilities()  # root without capabilities: RLIMIT_NPROC applies, Landlock guards the files
+        if isolation == "landlock":
+            try:
+                landlock(cfg["readable"] + SYSTEM_READABLE, cfg["writable"] + list(DEVICES_WRITABLE), [])
+            except OSError as exc:
+                print(f"coursekit sandbox: Landlock unavailable ({exc}); files are protected by the uid only",
+                      file=sys.stderr)
+    for sub in ("tmp", ".mpl", ".ipython", ".cache", ".config"):
+        os.makedirs(os.path.join(os.environ["HOME"], sub), exist_ok=True)
+    os.chdir(cfg["work"])
+    _preload(cfg.get("preload", []))
     # start the kernel in this process (one interpreter start less than exec'ing ipykernel_launcher)
     sys.argv = [sys.executable, "-f", conn, *extra]
     sys.path[:] = [p for p in sys.path if p not in ("", ".")]
     from ipykernel.kernelapp import launch_new_instance
 
     launch_new_instance()
+
+
+def _preload(modules: list[str]) -> None:
+    """Import the notebook's libraries before the kernel answers (a pre-started kernel is a warm one)."""
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:       # the notebook's own import will show the error where it belongs
+            pass
 
 
 def landlock_abi() -> int:

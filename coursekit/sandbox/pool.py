@@ -3,15 +3,18 @@ each result into the real course (one writer: the parent).
 """
 from __future__ import annotations
 
+import asyncio
 import base64
+import queue
 import secrets
+import threading
 import shutil
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 from coursekit.coursedir import open_gradebook
-from coursekit.sandbox.job import grade_job, prepare_assignment
+from coursekit.sandbox.job import discard, finish_submission, grade_job, prepare_assignment, start_submission
 from coursekit.sandbox.records import Limits, write_record
 
 
@@ -36,7 +39,9 @@ def make_jobs(root: Path, assignment: str, students: list[str] | None = None, *,
 def run_jobs(jobs: list[dict], *, workers: int = 1, dask: str | object | None = None, progress: bool = False):
     """Grade jobs N at a time on this machine, or on a Dask cluster; yield results as they finish.
 
-    Locally, ``workers`` grader processes (nbgrader + kernel, one per submission) run at once.
+    Locally, ``workers`` threads each grade one submission at a time and start the kernel of their
+    next one while they grade (:func:`_worker`); the kernels are processes of their own, so the
+    threads only drive them (no pickling, no ``__main__`` guard).
 
     ``dask``: a scheduler address ("tcp://host:8786") or a ``distributed.Client``.
     """
@@ -44,43 +49,75 @@ def run_jobs(jobs: list[dict], *, workers: int = 1, dask: str | object | None = 
 
     bar = tqdm(total=len(jobs), desc="autograding", disable=not progress)
     try:
-        if dask is not None:
-            from distributed import Client, as_completed
-
-            client = dask if isinstance(dask, Client) else Client(dask)
-            try:
-                # the kit is the same for every job: ship it once
-                kits = {}
-                futures = []
-                for job in jobs:
-                    key = id(job["kit"])
-                    if key not in kits:
-                        kits[key] = client.scatter(job["kit"], broadcast=True)
-                    light = {k: v for k, v in job.items() if k != "kit"}
-                    futures.append(client.submit(_grade_with_kit, light, kits[key], pure=False,
-                                                 key=f"grade-{job['assignment']}-{job['student']}-{secrets.token_hex(4)}"))
-                for fut in as_completed(futures):
-                    bar.update()
-                    yield fut.result()
-            finally:
-                if not isinstance(dask, Client):
-                    client.close()
-        elif workers <= 1:
-            for job in jobs:
-                bar.update()
-                yield grade_job(job)
-        else:
-            # Each job already runs nbgrader and the kernel in child processes of their own: a thread
-            # per worker slot only starts them, waits and collects (no pickling, no __main__ guard).
-            from concurrent.futures import ThreadPoolExecutor, as_completed as done
-
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="coursekit-grader") as pool:
-                futures = [pool.submit(grade_job, job) for job in jobs]
-                for fut in done(futures):
-                    bar.update()
-                    yield fut.result()
+        results = _on_dask(jobs, dask) if dask is not None else _on_threads(jobs, max(1, workers))
+        for result in results:
+            bar.update()
+            yield result
     finally:
         bar.close()
+
+
+def _on_dask(jobs: list[dict], dask):
+    from distributed import Client, as_completed
+
+    client = dask if isinstance(dask, Client) else Client(dask)
+    try:
+        kits, futures = {}, []
+        for job in jobs:    # the kit is the same for every job: ship it once
+            key = id(job["kit"])
+            if key not in kits:
+                kits[key] = client.scatter(job["kit"], broadcast=True)
+            light = {k: v for k, v in job.items() if k != "kit"}
+            futures.append(client.submit(_grade_with_kit, light, kits[key], pure=False,
+                                         key=f"grade-{job['assignment']}-{job['student']}-{secrets.token_hex(4)}"))
+        for fut in as_completed(futures):
+            yield fut.result()
+    finally:
+        if not isinstance(dask, Client):
+            client.close()
+
+
+def _on_threads(jobs: list[dict], workers: int):
+    pending, done = list(reversed(jobs)), queue.Queue()
+    lock = threading.Lock()
+
+    def take():
+        with lock:
+            return pending.pop() if pending else None
+
+    threads = [threading.Thread(target=lambda: asyncio.run(_worker(take, done.put)), daemon=True,
+                                name=f"coursekit-grader-{i}") for i in range(min(workers, len(jobs)))]
+    for t in threads:
+        t.start()
+    for _ in jobs:
+        result = done.get()
+        if isinstance(result, BaseException):
+            raise result
+        yield result
+    for t in threads:
+        t.join()
+
+
+async def _worker(take, put) -> None:
+    """Grade submissions one after the other, the next one's kernel booting while one is graded.
+
+    The kernels are started from this thread, which lives until the queue is empty (bubblewrap's
+    --die-with-parent follows the thread that started it).
+    """
+    nxt = None
+    try:
+        job = take()
+        nxt = await start_submission(job) if job else None
+        while nxt is not None:
+            current, nxt = nxt, None
+            job = take()
+            if job is not None:
+                nxt = await start_submission(job)
+            put(await finish_submission(current))
+    except BaseException as exc:     # never leave the consumer waiting
+        if nxt is not None:
+            await discard(nxt)
+        put(exc)
 
 
 def _grade_with_kit(job: dict, kit: dict) -> dict:

@@ -14,7 +14,8 @@ REASONS = ("ok", "error", "timeout", "memory", "tampering", "invalid")
 # The submission's reason is its most serious finding, in this order.
 SEVERITY = {"invalid": 5, "tampering": 4, "memory": 3, "timeout": 2, "error": 1, "ok": 0}
 RESULT_FILE = "coursekit_grading.json"
-RECORD_KEYS = ("student", "assignment", "score", "max_score", "reason", "findings", "seconds", "compute_seconds")
+RECORD_KEYS = ("student", "assignment", "score", "max_score", "reason", "findings", "seconds", "compute_seconds",
+               "isolation")
 
 
 @dataclass
@@ -28,7 +29,8 @@ class Limits:
     max_processes: int = 64          # RLIMIT_NPROC: tasks the kernel may add to its uid's current count
     max_file_mb: int = 64            # RLIMIT_FSIZE: the largest file the kernel may write
     max_output_kb: int = 256         # stdout/stderr/display data kept per cell
-    grace: int = 90                  # extra wall-clock for nbgrader itself (start, feedback)
+    grace: int = 90                  # extra wall-clock for the kernel's start and the feedback
+    threads: int = 1                 # CPU threads of the kernel's libraries (workers grade side by side)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "Limits":

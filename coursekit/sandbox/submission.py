@@ -159,3 +159,39 @@ def student_code(nb) -> list[tuple[str, str]]:
             out.append((f"added cell {i}", cell.source))
     return out
 
+
+
+HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
+
+
+def has_hidden_tests(cell) -> bool:
+    """A test cell with a hidden region (its source as the gradebook holds it)."""
+    return HIDDEN_BEGIN in cell_source(cell)
+
+
+def restore_sources(nb, sources: dict[str, str]) -> None:
+    """Put the gradebook's source back into every locked or graded cell (hidden tests included).
+
+    The release has the hidden tests stripped; the gradebook keeps each cell's full source (what
+    nbgrader's OverwriteCells restores). ``sources``: {grade_id: source}.
+    """
+    for cell in nb.cells:
+        gid = nbgrader_meta(cell).get("grade_id")
+        if gid in sources and not is_solution(cell):
+            cell.source = sources[gid]
+
+
+def exercise_of(cell) -> str | None:
+    """The exercise a hidden test cell grades: the second argument of its ``grade("<lecture>", "<id>", ...)``."""
+    import ast
+
+    try:
+        tree = ast.parse(cell_source(cell))
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and len(node.args) >= 2
+                and (getattr(node.func, "attr", None) == "grade" or getattr(node.func, "id", None) == "grade")
+                and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args[:2])):
+            return node.args[1].value
+    return None

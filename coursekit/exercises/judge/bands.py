@@ -43,7 +43,7 @@ def calibrate(exercise: Exercise) -> dict:
     bands = {}
     for name, values in sorted(stats.items()):
         lo, hi = min(values), max(values)
-        margin = max(0.25 * (hi - lo), exercise.bands.min_margin)
+        margin = max(0.25 * (hi - lo), exercise.bands.min_margins.get(name, exercise.bands.min_margin))
         bands[name] = {"low": round(lo - margin, 4), "high": round(hi + margin, 4),
                        "reference_mean": round(sum(values) / len(values), 4)}
     return {"seeds": exercise.bands.seeds, "stats": bands}
@@ -58,11 +58,10 @@ def _band_files(assignment: str, root: Path | None) -> list[Path]:
     if root is not None:                    # the judge of a grading channel: the course's own file only
         return [bands_path(assignment, root)]
     here = Path.cwd()
-    found = [here / "bands.json"]           # nbgrader autograde copies the source folder's files here
-    for folder in (here, *here.parents):
-        found.append(folder / "solutions" / assignment / "bands.json")
-    found.append(bands_path(assignment))
-    return found
+    # the course's own file first (autograding runs below the course root), the package's checkout next;
+    # a bands.json beside the notebook (released, or handed in with a submission) only when neither exists
+    found = [folder / "solutions" / assignment / "bands.json" for folder in (here, *here.parents)]
+    return found + [bands_path(assignment), here / "bands.json"]
 
 
 @lru_cache(maxsize=None)

@@ -9,6 +9,7 @@ in grading, outside the student's process.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -61,13 +62,14 @@ class Bands:
 
     ``args(seed)`` builds one seeded probe, ``stats(output, args) -> {name: float}`` summarises the
     output; the reference's [min, max] over ``seeds`` seeds, widened by a quarter of the range and at
-    least ``min_margin``, is stored in ``solutions/<assignment>/bands.json``
+    least ``min_margin`` (``min_margins[stat]`` for a statistic that varies little), is stored in ``solutions/<assignment>/bands.json``
     (``scripts/calibrate_bands.py``); an answer's statistics on ``graded_seeds`` must stay inside."""
 
     args: Callable[[int], tuple]
     stats: Callable[[Any, tuple], dict]
     seeds: int = 40
     min_margin: float = 0.02
+    min_margins: dict[str, float] = field(default_factory=dict)    # per statistic, where it varies little
     harness: Callable | None = None
     global_seed: bool = False               # also seed torch's global generator with the seed
     graded_seeds: tuple[int, ...] = (1000, 1001, 1002)
@@ -82,7 +84,7 @@ class Exercise:
     function: str                                   # the name the student defines
     title: str
     reference: Callable
-    cases: Callable[[], list[tuple]]                # probe arguments, compared output for output
+    cases: Callable[..., list[tuple]]               # () or (seed) -> probe arguments, compared output for output
     misconceptions: list[Misconception]
     hints: tuple[str, str, str]                     # hint, stronger hint, the solution as code
     fallback: str                                   # the message when no known mistake matches
@@ -95,21 +97,25 @@ class Exercise:
     probes: dict[str, Probe] = field(default_factory=dict)
     properties: list[Property] = field(default_factory=list)
     bands: Bands | None = None                      # stochastic answers: graded by bands, not equality
-    _calls: list | None = field(default=None, init=False, repr=False, compare=False)
+    gradient: bool = False                          # losses: the gradient must flow back to the inputs
+    _calls: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def key(self) -> tuple[str, str]:
         return self.assignment, self.exercise_id
 
-    def calls(self) -> list[Call]:
-        """Every run of the answer the checks need: the cases, the named probes, the band probes
-        (built once: the probes are deterministic)."""
-        if self._calls is None:
-            self._calls = self._build_calls()
-        return self._calls
+    def calls(self, seed: int = 0) -> list[Call]:
+        """Every run of the answer the checks need: the cases, the named probes, the band probes (built
+        once per ``seed``: the probes are deterministic). ``seed`` is the per-submission probe seed (0 in
+        self-study); ``cases`` that take an argument draw their random inputs from it."""
+        if seed not in self._calls:
+            self._calls[seed] = self._build_calls(seed)
+        return self._calls[seed]
 
-    def _build_calls(self) -> list[Call]:
-        calls = [Call(name=f"case-{i}", args=args, harness=self.harness) for i, args in enumerate(self.cases())]
+    def _build_calls(self, seed: int) -> list[Call]:
+        cases = self.cases(seed) if inspect.signature(self.cases).parameters else self.cases()
+        calls = [Call(name=f"case-{i}", args=args, harness=self.harness, grad=self.gradient)
+                 for i, args in enumerate(cases)]
         for name, probe in self.probes.items():
             calls.append(Call(name=name, args=probe.args(), harness=probe.harness or self.harness,
                               global_seed=probe.global_seed))
@@ -142,8 +148,8 @@ def to_torch(data, form: dict):
 class Answer:
     """What the answer did on its probes, as the checks see it (outputs as tensors and numbers)."""
 
-    def __init__(self, exercise: Exercise, record: Record):
-        self.exercise, self.record = exercise, record
+    def __init__(self, exercise: Exercise, record: Record, seed: int = 0):
+        self.exercise, self.record, self.seed = exercise, record, seed
         self._cache: dict[str, Any] = {}
 
     def run(self, name: str) -> Run | None:
@@ -151,11 +157,11 @@ class Answer:
 
     def args(self, name: str) -> tuple:
         """The arguments probe ``name`` was run on (built on the trusted side)."""
-        return next(c.args for c in self.exercise.calls() if c.name == name)
+        return next(c.args for c in self.exercise.calls(self.seed) if c.name == name)
 
     @property
     def case_args(self) -> list[tuple]:
-        return [c.args for c in self.exercise.calls() if c.name.startswith("case-")]
+        return [c.args for c in self.exercise.calls(self.seed) if c.name.startswith("case-")]
 
     def on(self, name: str):
         """The output of probe ``name`` (``case-<i>`` for the cases); :class:`ProbeFailed` if it raised."""

@@ -163,8 +163,8 @@ def _proj_ref(x_adv, x, eps):
     return attacks.project_linf(x_adv, x, eps)
 
 
-def _proj_cases():
-    g = torch.Generator().manual_seed(3)
+def _proj_cases(seed: int = 0):
+    g = torch.Generator().manual_seed(3 + 1000 * seed)      # seed: the per-submission probe seed
     x = torch.rand(8, 1, 28, 28, generator=g)
     z = x + 0.5 * torch.randn(8, 1, 28, 28, generator=g)
     x2 = torch.rand(4, 3, 8, 8, generator=g)

@@ -17,8 +17,8 @@ EXERCISES: list[Exercise] = []
 
 # ---- 02 exercise 1: the worst-case perturbation
 
-def _worst_cases():
-    g = torch.Generator().manual_seed(4)
+def _worst_cases(seed: int = 0):
+    g = torch.Generator().manual_seed(4 + 1000 * seed)      # seed: the per-submission probe seed
     return [(torch.randn(1000, generator=g, dtype=torch.float64), 0.05),
             (torch.randn(50, generator=g), 0.3), (torch.tensor([0.5, -2.0, 3.0]), 0.1)]
 
@@ -50,8 +50,8 @@ def _logit_ref(w, x, y, eps):
     return (x + eps * direction * torch.sign(w)).clamp(0, 1)
 
 
-def _logit_cases():
-    g = torch.Generator().manual_seed(5)
+def _logit_cases(seed: int = 0):
+    g = torch.Generator().manual_seed(5 + 1000 * seed)
     w = 0.01 * torch.randn(784, generator=g)
     x = torch.rand(16, 784, generator=g)
     y = torch.randint(0, 2, (16,), generator=g)

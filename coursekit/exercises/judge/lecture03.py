@@ -71,7 +71,7 @@ EXERCISES.append(Exercise(
            "    return (leave_class + detector_weight * look_clean).mean()"),
     fallback="The loss is mean(-CE(classifier_logits, y) + detector_weight * softplus(detector_logits)): check the signs and the weight.",
     forbidden=("coursekit.defenses.bypass_loss", "coursekit.defenses.adaptive_attack"),
-    returns="scalar", atol=1e-5,
+    returns="scalar", atol=1e-5, gradient=True,
 ))
 
 
@@ -86,7 +86,7 @@ def _fast_at_ref(model, x, y, eps, alpha, generator):
     return attacks.project_linf(x_start.detach() + alpha * grad.sign(), x, eps).detach()
 
 
-def _fast_at_wrong(start="uniform", direction=1.0, project="x", use_generator=True):
+def _fast_at_wrong(start="uniform", direction=1.0, project="x", use_generator=True, step_from="start", grad_at="start"):
     from coursekit import attacks
 
     def wrong(model, x, y, eps, alpha, generator):
@@ -96,8 +96,9 @@ def _fast_at_wrong(start="uniform", direction=1.0, project="x", use_generator=Tr
             u = torch.rand(x.shape, generator=generator if use_generator else None)
             delta = u * eps if start == "positive" else (u * 2 - 1) * eps
         x_start = (x + delta).clamp(0, 1).requires_grad_(True)
-        (grad,) = torch.autograd.grad(F.cross_entropy(model(x_start), y), x_start)
-        stepped = x_start.detach() + direction * alpha * grad.sign()
+        at = x_start if grad_at == "start" else x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(at), y), at)
+        stepped = (x_start.detach() if step_from == "start" else x) + direction * alpha * grad.sign()
         if project == "none":
             return stepped
         return attacks.project_linf(stepped, x if project == "x" else x_start.detach(), eps).detach()
@@ -117,23 +118,35 @@ def _band_args(seed: int) -> tuple:
 
 
 def _fast_at_stats(out, args) -> dict:
+    """How strong the attack is, and how far it moved the pixels. ``inner_change`` (the mean |x_adv - x|
+    over pixels strictly inside (0, 1)) tells a step from the random start (|delta + alpha sign(g)| spreads
+    below eps) from a step taken again from x (every unclipped pixel lands exactly eps away)."""
     model, x, y = args[:3]
     with torch.no_grad():
         loss = F.cross_entropy(model(out), y).item()
         fooled = (model(out).argmax(1) != y).float().mean().item()
-    return {"adversarial_loss": loss, "fooled_fraction": fooled, "mean_abs_change": float((out - x).abs().mean())}
+    change = (out - x).abs()
+    inside = (out > 0) & (out < 1)
+    return {"adversarial_loss": loss, "fooled_fraction": fooled, "mean_abs_change": float(change.mean()),
+            "inner_change": float(change[inside].mean())}
 
 
-def _generator_probe(global_seed: int) -> Probe:
-    """The same arguments (and generator seed) under another global seed."""
+def _generator_probe(global_seed: int, generator_seed: int = 0) -> Probe:
+    """The same images under a given global seed and generator seed."""
     def args():
         x, y = probes.digits(64)
-        return probes.model("mnist_cnn"), x[:8], y[:8], 0.3, 0.375, torch.Generator().manual_seed(0)
+        return probes.model("mnist_cnn"), x[:8], y[:8], 0.3, 0.375, torch.Generator().manual_seed(generator_seed)
     return Probe(args=args, global_seed=global_seed)
 
 
 def _repeats_with_generator(answer: Answer) -> bool:
+    """The same generator gives the same result whatever torch's global seed."""
     return answer.same("generator-seed-123", "generator-seed-456")
+
+
+def _follows_the_generator(answer: Answer) -> bool:
+    """Another generator seed gives another result (an answer that seeds its own generator does not)."""
+    return not answer.same("generator-seed-123", "other-generator-seed")
 
 
 def _within_ball(answer: Answer) -> bool:
@@ -160,7 +173,13 @@ EXERCISES.append(Exercise(
         Misconception(name="random start without the generator", wrong=_fast_at_wrong(use_generator=False),
                       hint="Draw the random start with torch.rand(x.shape, generator=generator), so that the same generator "
                       "gives the same batch.",
-                      detect=lambda answer: not _repeats_with_generator(answer)),
+                      detect=lambda answer: not (_repeats_with_generator(answer) and _follows_the_generator(answer))),
+        Misconception(name="stepped from x", wrong=_fast_at_wrong(step_from="x"),
+                      hint="Take the step FROM the random start x' (x' + alpha * sign(gradient at x')), not from x: "
+                      "starting again from x throws the random start away."),
+        Misconception(name="gradient at x", wrong=_fast_at_wrong(grad_at="x"),
+                      hint="Take the gradient AT the random start x', not at the clean x: the point of the random "
+                      "start is a gradient from somewhere else in the eps-ball."),
     ],
     hints=("Three steps: a random start inside the eps-ball, one FGSM-like step of size alpha from there, "
            "and a projection back onto the eps-ball around the clean x.",
@@ -175,12 +194,14 @@ EXERCISES.append(Exercise(
     fallback="Random start U(-eps, eps) drawn with the generator, clip, one signed step of size alpha uphill, project onto the eps-ball around x.",
     forbidden=("coursekit.attacks.fgsm", "coursekit.attacks.pgd", "coursekit.defenses.make_adversarial",
                "coursekit.defenses.adversarial_training"),
-    bands=Bands(args=_band_args, stats=_fast_at_stats, seeds=40),
-    probes={"generator-seed-123": _generator_probe(123), "generator-seed-456": _generator_probe(456)},
+    bands=Bands(args=_band_args, stats=_fast_at_stats, seeds=40, min_margins={"inner_change": 0.002}),
+    probes={"generator-seed-123": _generator_probe(123), "generator-seed-456": _generator_probe(456),
+            "other-generator-seed": _generator_probe(123, generator_seed=1)},
     properties=[Property(holds=_within_ball, message="Stay in the eps-ball around x and in [0, 1]: project with "
                                                      "attacks.project_linf(x'', x, eps)."),
-                Property(holds=_repeats_with_generator,
-                         message="Use the generator for the random start so that runs repeat.")],
+                Property(holds=lambda answer: _repeats_with_generator(answer) and _follows_the_generator(answer),
+                         message="Draw the random start with the generator you are given (not torch's global "
+                                 "generator, nor one you seed yourself), so that runs repeat.")],
 ))
 
 

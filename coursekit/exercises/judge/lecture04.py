@@ -28,9 +28,9 @@ def _d_loss_ref(real_logits, fake_logits):
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
-def _d_loss_cases():
-    return [(probes.randn(1, 16, scale=3.0), probes.randn(2, 9, scale=3.0)),
-            (probes.randn(3, 5), probes.randn(4, 12, scale=0.5)),
+def _d_loss_cases(seed: int = 0):     # seed: the per-submission probe seed
+    return [(probes.randn(1 + 1000 * seed, 16, scale=3.0), probes.randn(2 + 1000 * seed, 9, scale=3.0)),
+            (probes.randn(3 + 1000 * seed, 5), probes.randn(4 + 1000 * seed, 12, scale=0.5)),
             (torch.tensor([100.0, -100.0, 3.0]), torch.tensor([-100.0, 200.0]))]   # confident logits
 
 
@@ -107,7 +107,7 @@ EXERCISES.append(Exercise(
     fallback="The loss is -mean log D(x) over the real batch plus -mean log(1 - D(G(z))) over the fake batch, "
     "written so that it stays finite for confident logits.",
     forbidden=GAN_LOSSES + ("coursekit.gan.training.discriminator_step",),
-    returns="scalar",
+    returns="scalar", gradient=True,
     probes=_logit_probes(moderate=(torch.tensor([0.5, -1.0, 2.0]), torch.tensor([-0.3, 1.5])),
                          confident=(torch.tensor([30.0, -40.0]), torch.tensor([-30.0, 40.0]))),
 ))
@@ -243,6 +243,6 @@ EXERCISES.append(Exercise(
            "    return F.softplus(-fake_logits).mean()"),
     fallback="The non-saturating cost is -mean log D(G(z)), written so that it stays finite when D rejects the fakes.",
     forbidden=GAN_LOSSES + ("coursekit.gan.training.generator_step", "coursekit.gan.losses.get_generator_loss"),
-    returns="scalar",
+    returns="scalar", gradient=True,
     probes=_logit_probes(moderate=(torch.tensor([0.5, -1.0, 2.0]),), confident=(torch.tensor([-30.0, -40.0, 1.0]),)),
 ))

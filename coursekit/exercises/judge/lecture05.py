@@ -105,10 +105,41 @@ def _steps_k_and_one(answer: Answer) -> bool:
     return answer.on(ADAM_CASE)[-2:].tolist() == [3.0, 1.0]
 
 
-def _noise_probe(noise_seed: int) -> Probe:
-    """One step with the noise batches of ``noise_seed``; the global seed stays 0, so an answer that draws
+def _noise_probe(noise_seed: int, global_seed: int = 0) -> Probe:
+    """One step with the noise batches of ``noise_seed``; with the same global seed, an answer that draws
     its own noise draws the same both times."""
-    return Probe(args=lambda: (noise_seed, 0), harness=harnesses.one_training_step)
+    return Probe(args=lambda: (noise_seed, global_seed), harness=harnesses.one_training_step)
+
+
+def _draws_the_same_noise_every_time(answer: Answer) -> bool:
+    """An answer that ignores ``noise_batches`` AND gives the same step under another global seed: its
+    noise was drawn once (at definition, or cached) and is reused at every step."""
+    return not _reads_the_given_noise(answer) and answer.same("noise-seed-1", "noise-seed-1-global-7")
+
+
+def _fixed_noise_step(G, D, opt_g, opt_d, real_batches, noise_batches):
+    """Algorithm 1 with its own noise, drawn once (for the first batch size seen) and reused at every step."""
+    from coursekit import gan
+
+    n = len(real_batches[0])
+    if n not in _FIXED_NOISE:
+        _FIXED_NOISE[n] = torch.randn(n, 4, generator=torch.Generator().manual_seed(99))
+    z = _FIXED_NOISE[n]
+    d_losses = []
+    for real in real_batches:
+        d_loss = gan.discriminator_loss(D(real), D(G(z).detach()))
+        opt_d.zero_grad()
+        d_loss.backward()
+        opt_d.step()
+        d_losses.append(d_loss.item())
+    g_loss = gan.non_saturating_generator_loss(D(G(z)))
+    opt_g.zero_grad()
+    g_loss.backward()
+    opt_g.step()
+    return {"d_loss": sum(d_losses) / len(d_losses), "g_loss": g_loss.item()}
+
+
+_FIXED_NOISE: dict[int, torch.Tensor] = {}
 
 
 def _has_the_structure(answer: Answer) -> bool:
@@ -160,6 +191,10 @@ EXERCISES.append(Exercise(
                       hint="Use noise_batches[i] with real_batches[i] in discriminator step i, and noise_batches[-1] in "
                       "the generator step; with those, your step must give exactly Algorithm 1's update.",
                       detect=lambda answer: _reads_the_given_noise(answer) and _has_the_structure(answer)),
+        Misconception(name="noise drawn once", wrong=_fixed_noise_step,
+                      hint="Draw fresh noise at every step (or use noise_batches): noise drawn once and reused shows "
+                      "the discriminator the same few fakes and trains G on a handful of points.",
+                      detect=_draws_the_same_noise_every_time),
     ],
     hints=("For each real batch (with the matching noise batch) take one discriminator step with the fakes "
            "detached; then one generator step with the last noise batch and the non-saturating cost.",
@@ -189,7 +224,8 @@ EXERCISES.append(Exercise(
     bands=Bands(args=lambda seed: (seed, seed), stats=_one_step_stats, seeds=40, min_margin=0.002,
                 harness=harnesses.one_training_step),
     probes={ADAM_CASE: Probe(args=lambda: (1, 3, "adam")),
-            "noise-seed-1": _noise_probe(1), "noise-seed-2": _noise_probe(2)},
+            "noise-seed-1": _noise_probe(1), "noise-seed-2": _noise_probe(2),
+            "noise-seed-1-global-7": _noise_probe(1, global_seed=7)},
     properties=[Property(holds=_no_gradient_from_the_d_steps,
                          message="In the discriminator steps G is held fixed: detach the fakes, so that only the "
                                  "generator step sends gradients into G."),
@@ -255,7 +291,7 @@ EXERCISES.append(Exercise(
            "    return real_term + fake_term"),
     fallback="BCE with logits on the real batch with target `smooth`, plus BCE with logits on the fake batch with target 0.",
     forbidden=("coursekit.gan.losses.discriminator_loss", "coursekit.gan.training.discriminator_step"),
-    returns="scalar",
+    returns="scalar", gradient=True,
 ))
 
 

@@ -70,7 +70,8 @@ EXERCISES.append(Exercise(
            "    return max(0.0, centre - half)"),
     fallback="The lower end is centre - half width with centre = (p + z^2/(2n)) / (1 + z^2/n) and "
     "half width = z / (1 + z^2/n) * sqrt(p(1-p)/n + z^2/(4n^2)), clipped at 0.",
-    forbidden=("coursekit.annotation.wilson_interval", "coursekit.annotation.annotation_summary"),
+    forbidden=("coursekit.annotation.wilson_interval", "coursekit.annotation.annotation_summary",
+               "scipy.stats._binomtest", "statsmodels.stats.proportion"),
     returns="float", atol=1e-9,
 ))
 
@@ -133,7 +134,8 @@ EXERCISES.append(Exercise(
            "    kl = (p_yx * (log_p_yx - log_p_y)).sum(1)\n"
            "    return float(kl.mean().exp())"),
     fallback="IS = exp(mean over images of KL(p(y|x) || p(y))), with p(y|x) = softmax(logits) and p(y) the mean of p(y|x).",
-    forbidden=("coursekit.metrics.inception_score", "coursekit.metrics.inception_score_of_images"),
+    forbidden=("coursekit.metrics.inception_score", "coursekit.metrics.inception_score_of_images",
+               "torchmetrics.image.inception", "torch_fidelity"),
     returns="float", atol=1e-6,
 ))
 
@@ -146,10 +148,10 @@ def _fd_ref(features_a, features_b):
     return float(metrics.frechet_distance(features_a, features_b))
 
 
-def _fd_cases():
+def _fd_cases(seed: int = 0):
     from coursekit import metrics
 
-    g = torch.Generator().manual_seed(3)
+    g = torch.Generator().manual_seed(3 + 1000 * seed)     # seed: the per-submission probe seed
     a = torch.randn(300, 8, generator=g) @ torch.randn(8, 8, generator=g)
     b = torch.randn(300, 8, generator=g) @ torch.randn(8, 8, generator=g) + 0.3
     c = 0.5 * torch.randn(60, 5, generator=g) + 1.0
@@ -209,6 +211,9 @@ EXERCISES.append(Exercise(
            "    return float((mu_a - mu_b) @ (mu_a - mu_b) + sigma_a.trace() + sigma_b.trace() - 2 * trace_sqrt)"),
     fallback="FD = ||mu_a - mu_b||^2 + Tr(S_a) + Tr(S_b) - 2 Tr((S_a S_b)^{1/2}), with (d, d) sample covariances of the features.",
     forbidden=("coursekit.metrics.frechet_distance", "coursekit.metrics.frechet_distance_from_statistics",
-               "coursekit.metrics.fid"),
-    returns="float", atol=1e-6,
+               "coursekit.metrics.fid", "pytorch_fid", "torchmetrics.image.fid", "torch_fidelity", "cleanfid"),
+    # a float32 computation is legitimate: on the 100-d features probe (150 images, near-singular
+    # covariances) float32 answers are off by up to 2e-3 relative (a symmetric square root: 2.0e-3;
+    # eigvals of S_a S_b: 6e-5); the nearest known mistake, the population covariance, is 1.7 % off at N = 60
+    returns="float", atol=1e-6, rtol=5e-3,
 ))

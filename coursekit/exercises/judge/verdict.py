@@ -47,19 +47,26 @@ def agrees(exercise: Exercise, outputs: list, others: list) -> bool:
                                                for a, b in zip(outputs, others))
 
 
-def known_outputs(exercise: Exercise, which: str, fn: Callable) -> list | None:
-    """The case outputs of the reference or of a misconception's wrong answer (computed once; None
-    when that trusted implementation raises on a case)."""
-    key = (exercise.key, which)
+def _case_calls(exercise: Exercise, seed: int) -> list:
+    return [c for c in exercise.calls(seed) if c.name.startswith("case-")]
+
+
+def known_answer(exercise: Exercise, which: str, fn: Callable, seed: int = 0) -> Answer | None:
+    """What the reference (or a misconception's wrong answer) does on the cases: computed once per probe
+    seed; None when that trusted implementation raises on a case."""
+    key = (exercise.key, which, seed)
     if key not in _KNOWN:
-        calls = [c for c in exercise.calls() if c.name.startswith("case-")]
+        calls = _case_calls(exercise, seed)
         record = run_answer(exercise.function, fn, calls, watch=False)
-        answer = Answer(exercise, record)
-        try:
-            _KNOWN[key] = answer.cases if len(record.runs) == len(calls) else None
-        except ProbeFailed:
-            _KNOWN[key] = None
+        ok = len(record.runs) == len(calls) and all(r.status == "ok" for r in record.runs)
+        _KNOWN[key] = Answer(exercise, record, seed) if ok else None
     return _KNOWN[key]
+
+
+def known_outputs(exercise: Exercise, which: str, fn: Callable, seed: int = 0) -> list | None:
+    """The case outputs of the reference or of a misconception's wrong answer (None: it raised)."""
+    known = known_answer(exercise, which, fn, seed)
+    return None if known is None else known.cases
 
 
 _TYPE_NAMES = {"tensor": "Tensor", "float": "float", "int": "int", "bool": "bool", "str": "str",
@@ -89,14 +96,6 @@ def _type_problem(exercise: Exercise, form: dict, reference_form: dict) -> str |
     return None
 
 
-def _reference_forms(exercise: Exercise) -> list[dict]:
-    key = (exercise.key, "reference forms")
-    if key not in _KNOWN:
-        calls = [c for c in exercise.calls() if c.name.startswith("case-")]
-        _KNOWN[key] = [r.form for r in run_answer(exercise.function, exercise.reference, calls, watch=False).runs]
-    return _KNOWN[key]
-
-
 def _holds(check: Callable[[Answer], bool], answer: Answer) -> bool | None:
     """A detector's or a property's value; None when it needs a probe on which the answer raised."""
     try:
@@ -105,9 +104,11 @@ def _holds(check: Callable[[Answer], bool], answer: Answer) -> bool | None:
         return None
 
 
-def judge(exercise: Exercise, record: Record, *, hidden: bool = False, bands_root: Path | None = None) -> Diagnosis:
-    """The diagnosis of what the answer did. ``hidden``: the message goes to a hidden test's output,
-    so it does not quote the answer's own error text (it could name a hidden probe's sizes)."""
+def judge(exercise: Exercise, record: Record, *, hidden: bool = False, bands_root: Path | None = None,
+          seed: int = 0) -> Diagnosis:
+    """The diagnosis of what the answer did on the probes of ``seed``. ``hidden``: the message goes to a
+    hidden test's output, so it does not quote the answer's own error text (it could name a hidden
+    probe's sizes); ``bands_root``: the course whose ``solutions/`` holds the bands (grading)."""
     name = exercise.function
     if record.defined == "missing":
         return Diagnosis(False, "missing", f"{name} is not defined: run the cell with your answer before this "
@@ -118,7 +119,7 @@ def judge(exercise: Exercise, record: Record, *, hidden: bool = False, bands_roo
     if record.shortcut:
         return Diagnosis(False, "shortcut", f"this exercise asks you to write {name} yourself; calling "
                          f"{record.shortcut} is not allowed here (use it to check your answer, not as the answer).")
-    expected = [c.name for c in exercise.calls()]
+    expected = [c.name for c in exercise.calls(seed)]
     runs = {r.name: r for r in record.runs}
     for call_name in expected:
         run = runs.get(call_name)
@@ -137,20 +138,45 @@ def judge(exercise: Exercise, record: Record, *, hidden: bool = False, bands_roo
             return Diagnosis(False, "error", f"{name} raised {run.error}")
     if any(runs.get(c) is None for c in expected if c.startswith("case-")):
         return Diagnosis(False, "error", f"{name} was not run on every check (the grading record is incomplete).")
-    answer = Answer(exercise, record)
+    answer = Answer(exercise, record, seed)
     outputs = answer.cases
-    for run, reference_form in zip([runs[c] for c in expected if c.startswith("case-")], _reference_forms(exercise)):
-        problem = _type_problem(exercise, run.form, reference_form)
+    reference = known_answer(exercise, "reference", exercise.reference, seed)
+    case_runs = [runs[c] for c in expected if c.startswith("case-")]
+    for run, reference_run in zip(case_runs, reference.record.runs):
+        problem = _type_problem(exercise, run.form, reference_run.form)
         if problem:
             return Diagnosis(False, "type", problem)
-    if agrees(exercise, outputs, known_outputs(exercise, "reference", exercise.reference)):
+    if any(run.mutated for run in record.runs):
+        return Diagnosis(False, "mutated", f"{name} changed the tensors it was given (an in-place operation such as "
+                         "x += ..., x.clamp_(...) or x.data[...] = ...): work on a copy (x.clone()), so that the "
+                         "caller's data stays as it was.")
+    if agrees(exercise, outputs, reference.cases):
+        if exercise.gradient:
+            return _gradient_verdict(exercise, case_runs, reference.record.runs)
         return Diagnosis(True, "ok", f"{name}: correct.")
-    return _name_the_mistake(exercise, answer, outputs, bands_root)
+    return _name_the_mistake(exercise, answer, outputs, bands_root, seed)
 
 
-def _name_the_mistake(exercise: Exercise, answer: Answer, outputs: list, bands_root: Path | None) -> Diagnosis:
+def _gradient_verdict(exercise: Exercise, runs: list, reference_runs: list) -> Diagnosis:
+    """A loss with the right value: its gradient must reach the inputs, and be the reference's."""
+    name = exercise.function
+    if any(run.grads is None for run in runs):
+        return Diagnosis(False, "no-gradient", f"{name} gives the right value but no gradient flows back through it: "
+                         "compute it with torch operations on the inputs (no .detach(), .item(), numpy, or "
+                         "torch.tensor(...) of a computed number), so that backward() can reach the model's parameters.")
+    for run, ref in zip(runs, reference_runs):
+        mine = [torch.from_numpy(g) for g in run.grads]
+        theirs = [torch.from_numpy(g) for g in ref.grads]
+        if not agrees(exercise, mine, theirs):
+            return Diagnosis(False, "wrong", f"{name} gives the right value, but its gradient is not the loss's "
+                             f"(e.g. a clamp or a rounded step in the way): {exercise.fallback}")
+    return Diagnosis(True, "ok", f"{name}: correct.")
+
+
+def _name_the_mistake(exercise: Exercise, answer: Answer, outputs: list, bands_root: Path | None,
+                      seed: int) -> Diagnosis:
     matched = [m for m in exercise.misconceptions if m.wrong is not None
-               and (wrong := known_outputs(exercise, f"wrong: {m.name}", m.wrong)) is not None
+               and (wrong := known_outputs(exercise, f"wrong: {m.name}", m.wrong, seed)) is not None
                and agrees(exercise, outputs, wrong)]
     if matched:                       # an exact match is the mistake; several: the most fundamental
         m = min(matched, key=lambda m: m.depth)
@@ -171,12 +197,12 @@ def _name_the_mistake(exercise: Exercise, answer: Answer, outputs: list, bands_r
     return Diagnosis(True, "ok", f"{exercise.function}: correct.")
 
 
-def diagnose(exercise: Exercise, fn, *, hidden: bool = False) -> Diagnosis:
+def diagnose(exercise: Exercise, fn, *, hidden: bool = False, seed: int = 0) -> Diagnosis:
     """Run the answer ``fn`` on the exercise's probes here and judge it (self-study, plain nbgrader)."""
     if fn is not None and fn is exercise.reference:
         # the registry's own reference handed in as the answer (calling it from an answer is caught
         # by the shortcut watch; in grading, the kernel cannot import it at all)
         record = Record(function=exercise.function, shortcut="the grading internals (coursekit.exercises.judge)")
     else:
-        record = run_answer(exercise.function, fn, exercise.calls(), exercise.forbidden)
-    return judge(exercise, record, hidden=hidden)
+        record = run_answer(exercise.function, fn, exercise.calls(seed), exercise.forbidden)
+    return judge(exercise, record, hidden=hidden, seed=seed)
