@@ -439,3 +439,45 @@ def test_defect_gan_training_runs_and_is_deterministic():
         mf.train_defect_gan(defects, labels, normals, painter="brush", steps=1, progress=False)
     with pytest.raises(CourseKitError, match="defect_labels"):
         mf.train_defect_gan(defects, labels + 5, normals, steps=1, progress=False)
+
+
+# ====================================================================== seed studies (lecture 06)
+
+def test_studies_live_stored_and_stale(tmp_path, monkeypatch):
+    """A study computed live is what the fast budgets read back; a stored study of another definition is refused."""
+    from coursekit.applications import studies
+
+    monkeypatch.setattr(studies, "SEEDS", (0, 1))
+    monkeypatch.setattr(studies, "CYCLEGAN", {**studies.CYCLEGAN, "steps": 4, "snapshot_every": 2, "n_train": 64,
+                                              "n_eval": 40, "channels": 4})
+    monkeypatch.setattr(studies, "DEFECTS", {**studies.DEFECTS, "n_normal": 24, "n_rare": 3, "n_test": 6,
+                                             "n_generated": 6, "epochs": 1, "painter_steps": 2})
+    monkeypatch.setattr(studies, "STORED", tmp_path / "studies.json")
+    monkeypatch.delenv("COURSEKIT_FAST", raising=False)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    cycle = studies.cyclegan_study(progress=False)
+    assert cycle["source"] == "live" and cycle["steps"] == [0, 2, 4] and len(cycle["error"]) == 2
+    assert studies.pictures(cycle, "G(a)").shape == (studies.PICTURES, 1, 28, 28)
+    defects = studies.defect_study(progress=False)
+    assert set(defects["reports"]) == set(mf.AUGMENTATIONS) and len(defects["reports"]["oversampled"]) == 2
+    assert set(defects["spread"]) == {"free", "stroke"} and defects["real_spread"]["scratch"] > 0
+    studies.write_stored(progress=False)
+    monkeypatch.setenv("COURSEKIT_FAST", "1")
+    stored = studies.cyclegan_study()
+    assert stored["source"].startswith("stored") and stored["error"] == cycle["error"]
+    assert torch.allclose(studies.pictures(stored, "a"), studies.pictures(cycle, "a"))
+    assert (studies.pictures(stored, "a") - studies.demo_digits()).abs().max() <= 0.5 / 255 + 1e-6   # 8-bit pictures
+    assert studies.scores(studies.defect_study()) == studies.scores(defects)
+    assert "stored result" in studies.describe_source(stored)
+    monkeypatch.setattr(studies, "CYCLEGAN", {**studies.CYCLEGAN, "steps": 6})
+    with pytest.raises(CourseKitError, match="stale"):
+        studies.cyclegan_study()
+    with pytest.raises(CourseKitError, match="no pictures"):
+        studies.pictures(stored, "zebra")
+
+
+def test_change_centres_find_where_a_patch_changed():
+    change = torch.zeros(2, 1, 28, 28)
+    change[0, 0, 5, 9] = 1.0
+    change[1, 0, 20:22, 10] = 0.5
+    assert mf.change_centres(change).tolist() == [[5.0, 9.0], [20.5, 10.0]]

@@ -380,6 +380,20 @@ def generate_defects(generator: nn.Module, normals: torch.Tensor, kind: str, *,
         return generator(z.to(device), labels.to(device), normals.to(device)).cpu().clamp(0, 1)
 
 
+def change_centres(change: torch.Tensor) -> torch.Tensor:
+    """Where each patch changed: the centroid ``(row, col)`` of a non-negative change map.
+
+    ``change``: ``(N, 1, H, W)``, e.g. ``|x_defect - x_normal|`` or a defect mask. Returns ``(N, 2)``
+    in pixels. The spread of the centres over a set of defects, ``centres.std(0).mean()``, shows a
+    collapsed generator: defects that all sit in the same place.
+    """
+    check_images(change.clamp(0, 1), "change")
+    rows, cols = _grid(change.shape[-1])
+    weight = change[:, 0].clamp_min(0)
+    total = weight.sum((1, 2)).clamp_min(1e-12)
+    return torch.stack([(weight * rows).sum((1, 2)) / total, (weight * cols).sum((1, 2)) / total], 1)
+
+
 # ====================================================================== the classifier
 
 class DefectClassifier(nn.Module):
@@ -444,40 +458,39 @@ def train_and_score(x_train: torch.Tensor, y_train: torch.Tensor, test: DefectDa
     return classification_report(predict(model, test.x), test.y)
 
 
-AUGMENTATIONS = ("real only", "oversampled", "real + GAN defects", "oversampled + GAN defects")
+AUGMENTATIONS = ("real only", "oversampled", "oversampled x2", "real + GAN defects", "oversampled + GAN defects")
 
 
 def augmented_sets(train: DefectData, generator: nn.Module, *, n_generated: int = 200,
                    seed: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """The training sets of :data:`AUGMENTATIONS`, each ``(x, y)``, every defect class brought to
-    ``n_generated`` extra examples:
+    """The training sets of :data:`AUGMENTATIONS`, each ``(x, y)``; ``n = n_generated`` per defect class:
 
     - ``"real only"``: the imbalanced training set as it is;
-    - ``"oversampled"``: + the real defects repeated, ``n_generated`` per class (the standard fix:
-      no new information, just more weight);
-    - ``"real + GAN defects"``: + ``n_generated`` generated defects per class, painted on the
-      training set's normal patches (new examples instead of repeated ones);
-    - ``"oversampled + GAN defects"``: + half of each (``n_generated // 2`` repeated real defects
-      and the rest generated): the same number of extra examples as oversampling.
+    - ``"oversampled"``: + the real defects repeated to ``n`` per class (the standard fix: no new
+      information, just more weight);
+    - ``"oversampled x2"``: + ``2 n`` repeats per class (as many extra defects as the last setting);
+    - ``"real + GAN defects"``: + ``n`` generated defects per class, painted on the training set's
+      normal patches (new examples instead of repeated ones);
+    - ``"oversampled + GAN defects"``: + the ``n`` repeats of ``"oversampled"`` and the ``n`` generated
+      defects of ``"real + GAN defects"``.
     """
-    n_generated = check_int(n_generated, "n_generated", minimum=2)
+    n = check_int(n_generated, "n_generated")
     normals = train.x[train.y == 0]
     if len(normals) == 0:
         raise CourseKitError("The training set has no normal patches to paint generated defects on.")
     g = torch.Generator().manual_seed(seed)
-    half = n_generated // 2
     extra: dict[str, list[tuple[torch.Tensor, int]]] = {name: [] for name in AUGMENTATIONS}
     for k, kind in enumerate(DEFECT_KINDS, start=1):
         real = train.x[train.y == k]
-        backgrounds = normals[torch.randint(len(normals), (n_generated,), generator=g)]
-        generated = generate_defects(generator, backgrounds, kind, seed=seed + k)
+        backgrounds = normals[torch.randint(len(normals), (n,), generator=g)]
+        generated = (generate_defects(generator, backgrounds, kind, seed=seed + k), k)
         if len(real):
-            extra["oversampled"].append((real[torch.arange(n_generated) % len(real)], k))
-            extra["oversampled + GAN defects"] += [(real[torch.arange(half) % len(real)], k),
-                                                   (generated[:n_generated - half], k)]
-        else:  # nothing to repeat: generated defects only
-            extra["oversampled + GAN defects"].append((generated, k))
-        extra["real + GAN defects"].append((generated, k))
+            repeated = (real[torch.arange(n) % len(real)], k)
+            extra["oversampled"].append(repeated)
+            extra["oversampled x2"].append((real[torch.arange(2 * n) % len(real)], k))
+            extra["oversampled + GAN defects"].append(repeated)
+        extra["real + GAN defects"].append(generated)
+        extra["oversampled + GAN defects"].append(generated)
     return {name: (torch.cat([train.x] + [x for x, _ in parts]),
                    torch.cat([train.y] + [torch.full((len(x),), k) for x, k in parts]).long())
             for name, parts in extra.items()}

@@ -4,22 +4,25 @@ One GAN run tells little: the same recipe can translate well from one seed and b
 next. The claims of lecture 06 that compare two ways of doing something therefore rest on a study
 over :data:`SEEDS`, each run at the learner's (default) budget:
 
-- :func:`cyclegan_study`: CycleGAN on the thickening domains; the distance of ``G(a)`` to the true
-  thickening ``T(a)`` on held-out digits at evenly spaced steps, against doing nothing (``a`` itself);
-- :func:`defect_study`: the defect classifier trained on the real data alone, with oversampled real
-  defects, and with GAN defects from each painter (the free-form one and the stroke one): balanced
-  accuracy and defect recall on a balanced real test set.
+- :func:`cyclegan_study`: CycleGAN on the thickening domains (:data:`CYCLEGAN`); the distance of
+  ``G(a)`` to the true thickening ``T(a)`` on held-out digits at evenly spaced steps, against doing
+  nothing (``a`` itself), and seed 0's translations of one digit per class;
+- :func:`defect_study`: the two defect painters (:data:`DEFECTS`): where the free-form painter puts
+  its defects (a collapse shows as defects that all sit in one place), what each painter draws, and
+  the defect classifier trained on every set of
+  :data:`~coursekit.applications.manufacturing.AUGMENTATIONS` with the stroke painter's defects.
 
-With the default budgets they are computed live (the CycleGAN study keeps its models, for the
-figures); with the fast budgets (grading, CI, the site's quick build) they are read from the stored
-result of the same computation (``coursekit/assets/applications_studies.json``, written by
-``scripts/applications_studies.py``), labelled as such; a stored result that does not match the
-definitions here is refused. The studies use the digits shipped with coursekit
-(:func:`coursekit.data.embedded_mnist`) and scikit-image's textures, so the live and the stored
-numbers are the same computation on every machine.
+With the default budgets they are computed live; with the fast budgets (grading, CI, the site's
+quick build) they are read from the stored result of the same computation
+(``coursekit/assets/applications_studies.json``, written by ``scripts/applications_studies.py``),
+labelled as such; a stored result that does not match the definitions here is refused. The
+studies use the digits shipped with coursekit (:func:`coursekit.data.embedded_mnist`) and
+scikit-image's textures, so the live and the stored numbers are the same computation everywhere.
+Pictures travel as 8-bit images (:func:`pictures`).
 """
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Mapping
@@ -35,15 +38,43 @@ CYCLEGAN = {"steps": 300, "snapshot_every": 25, "batch_size": 16, "lr": 1e-3, "i
             "channels": 8, "n_train": 4000, "n_eval": 500}
 #: The defect study: data set sizes, the painters' training, the classifier.
 DEFECTS = {"n_normal": 400, "n_rare": 8, "n_test": 150, "data_seed": 0, "test_seed": 1, "n_generated": 200,
-           "epochs": 10, "painters": {"free": {"steps": 600}, "stroke": {"steps": 600}}}
-SETTINGS = ("real only", "oversampled", "GAN defects (free-form painter)", "GAN defects (stroke painter)")
+           "epochs": 10, "painter_steps": 600}
+PICTURES = 8          # images kept per row of a study's pictures
 STORED = Path(__file__).resolve().parents[1] / "assets" / "applications_studies.json"
+
+
+# ====================================================================== pictures as plain data
+
+def _encode(images: torch.Tensor) -> dict:
+    """``(N, 1, H, W)`` in [0, 1] -> 8-bit, base64 (what a stored study keeps of its pictures)."""
+    pixels = (images.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
+    return {"shape": list(pixels.shape), "uint8": base64.b64encode(pixels.numpy().tobytes()).decode("ascii")}
+
+
+def _decode(encoded: Mapping) -> torch.Tensor:
+    raw = torch.frombuffer(bytearray(base64.b64decode(encoded["uint8"])), dtype=torch.uint8)
+    return raw.reshape(encoded["shape"]).float() / 255
+
+
+def pictures(study: Mapping, name: str) -> torch.Tensor:
+    """The images ``name`` kept with a study: ``(N, 1, 28, 28)`` in [0, 1] (8-bit precision)."""
+    if name not in study.get("pictures", {}):
+        raise CourseKitError(f"The study keeps no pictures called {name!r}: {', '.join(study.get('pictures', {}))}.")
+    return _decode(study["pictures"][name])
+
+
+def demo_digits() -> torch.Tensor:
+    """One held-out digit of each class 0-7 (the first of its class among the shipped test digits)."""
+    from coursekit import data
+
+    x, y = data.embedded_mnist("test", limit=CYCLEGAN["n_eval"])
+    return torch.stack([x[(y == digit).nonzero()[0, 0]] for digit in range(PICTURES)])
 
 
 # ====================================================================== CycleGAN
 
 def cyclegan_run(seed: int, *, progress: bool = False) -> dict:
-    """One CycleGAN run of :data:`CYCLEGAN` from ``seed``: the error curve, and the trained model."""
+    """One CycleGAN run of :data:`CYCLEGAN` from ``seed``: its error curve and the trained model."""
     from coursekit import data
     from coursekit.applications import translation
 
@@ -61,25 +92,32 @@ def cyclegan_run(seed: int, *, progress: bool = False) -> dict:
         snapshot_every=cfg["snapshot_every"], snapshot_inputs=x_eval)
     truth = translation.translate_domain(x_eval, "thicken")
     error = [float(translation.l1_distance(out, truth)) for out in history["snapshots"]]
-    return {"steps": history["snapshot_steps"], "error": error, "cycle": history["cycle"], "model": cyclegan}
+    return {"steps": history["snapshot_steps"], "error": error, "model": cyclegan}
 
 
 def cyclegan_study(*, progress: bool = True) -> dict:
     """:data:`CYCLEGAN` over :data:`SEEDS`, live (default budgets) or stored (fast budgets).
 
     Returns ``{"seeds", "steps" (snapshot steps), "error": [[|G(a) - T(a)| per snapshot] per seed],
-    "nothing": |a - T(a)|, "source"}`` and, live, ``"models"`` (one CycleGAN per seed).
+    "nothing": |a - T(a)|, "pictures": {"a", "G(a)", "F(G(a))", "T(a)"} (seed 0, :func:`demo_digits`),
+    "config", "source"}``.
     """
     from coursekit import data, runtime
     from coursekit.applications import translation
 
     if runtime.fast_budgets():
         return _stored("cyclegan", CYCLEGAN)
-    runs = [cyclegan_run(seed, progress=False) for seed in tqdm(SEEDS, desc="CycleGAN seeds", disable=not progress)]
+    runs = [cyclegan_run(seed) for seed in tqdm(SEEDS, desc="CycleGAN, seeds", disable=not progress)]
     x_eval = data.embedded_mnist("test", limit=CYCLEGAN["n_eval"])[0]
     nothing = float(translation.l1_distance(x_eval, translation.translate_domain(x_eval, "thicken")))
+    a = demo_digits()
+    model = runs[0]["model"]
+    g_a = translation.translate(model.g_ab, a)
+    shown = {"a": a, "G(a)": g_a, "F(G(a))": translation.translate(model.g_ba, g_a),
+             "T(a)": translation.translate_domain(a, "thicken")}
     return {"seeds": list(SEEDS), "steps": runs[0]["steps"], "error": [r["error"] for r in runs],
-            "nothing": nothing, "config": dict(CYCLEGAN), "source": "live", "models": [r["model"] for r in runs]}
+            "nothing": nothing, "pictures": {k: _encode(v) for k, v in shown.items()},
+            "config": dict(CYCLEGAN), "source": "live"}
 
 
 # ====================================================================== defects
@@ -94,37 +132,60 @@ def defect_data():
     return train, test
 
 
+def centre_spread(change: torch.Tensor) -> float:
+    """How far defects sit from their average place: the mean over rows and columns of the standard
+    deviation of :func:`~coursekit.applications.manufacturing.change_centres` (pixels)."""
+    from coursekit.applications import manufacturing
+
+    return float(manufacturing.change_centres(change).std(0).mean())
+
+
 def defect_run(seed: int) -> dict:
-    """Every setting of :data:`SETTINGS` from ``seed`` (painters and classifiers): ``{setting: report}``."""
+    """Both painters trained from ``seed``; the free-form one's centre spread, what each paints on the
+    first :data:`PICTURES` normal patches, and the classifier on every augmented set (stroke painter)."""
     from coursekit.applications import manufacturing
 
     cfg = DEFECTS
     train, test = defect_data()
-    defective = train.y > 0
-    reports = {}
-    for painter, label in (("free", SETTINGS[2]), ("stroke", SETTINGS[3])):
-        generator, _ = manufacturing.train_defect_gan(train.x[defective], train.y[defective] - 1, train.x[~defective],
-                                                      painter=painter, seed=seed, progress=False,
-                                                      **cfg["painters"][painter])
-        study = manufacturing.augmentation_study(train, test, generator, n_generated=cfg["n_generated"],
-                                                 epochs=cfg["epochs"], seed=seed)
-        reports.setdefault(SETTINGS[0], study["real only"])
-        reports.setdefault(SETTINGS[1], study["oversampled"])
-        reports[label] = study["real + GAN defects"]
-    return {name: reports[name] for name in SETTINGS}
+    defective, normals = train.y > 0, train.x[train.y == 0]
+    run = {"spread": {}, "pictures": {}}
+    for painter in ("free", "stroke"):
+        generator, _ = manufacturing.train_defect_gan(train.x[defective], train.y[defective] - 1, normals,
+                                                      painter=painter, steps=cfg["painter_steps"], seed=seed,
+                                                      progress=False)
+        painted = {kind: manufacturing.generate_defects(generator, normals, kind, seed=3)
+                   for kind in manufacturing.DEFECT_KINDS}
+        run["spread"][painter] = {kind: centre_spread((x - normals).abs()) for kind, x in painted.items()}
+        for kind, x in painted.items():
+            run["pictures"][f"{painter} {kind}"] = _encode(x[:PICTURES])
+        if painter == "stroke":
+            run["reports"] = manufacturing.augmentation_study(train, test, generator, n_generated=cfg["n_generated"],
+                                                              epochs=cfg["epochs"], seed=seed)
+    return run
 
 
 def defect_study(*, progress: bool = True) -> dict:
     """:data:`DEFECTS` over :data:`SEEDS`, live (default budgets) or stored (fast budgets).
 
-    Returns ``{"seeds", "reports": {setting: [classification report per seed]}, "source"}``.
+    Returns ``{"seeds", "reports": {setting: [classification report per seed]}, "spread": {painter:
+    {kind: [centre spread per seed]}}, "real_spread": {kind: centre spread of the real defects},
+    "pictures": {"<painter> <kind> <seed>": images}, "config", "source"}``.
     """
     from coursekit import runtime
+    from coursekit.applications import manufacturing
 
     if runtime.fast_budgets():
         return _stored("defects", DEFECTS)
-    runs = [defect_run(seed) for seed in tqdm(SEEDS, desc="defect study seeds", disable=not progress)]
-    return {"seeds": list(SEEDS), "reports": {name: [run[name] for run in runs] for name in SETTINGS},
+    runs = [defect_run(seed) for seed in tqdm(SEEDS, desc="defect study, seeds", disable=not progress)]
+    train, _ = defect_data()
+    return {"seeds": list(SEEDS),
+            "reports": {name: [run["reports"][name] for run in runs] for name in manufacturing.AUGMENTATIONS},
+            "spread": {painter: {kind: [run["spread"][painter][kind] for run in runs]
+                                 for kind in manufacturing.DEFECT_KINDS} for painter in ("free", "stroke")},
+            "real_spread": {kind: centre_spread(train.masks[train.y == k])
+                            for k, kind in enumerate(manufacturing.DEFECT_KINDS, start=1)},
+            "pictures": {f"{name} {seed}": images for seed, run in zip(SEEDS, runs)
+                         for name, images in run["pictures"].items()},
             "config": json.loads(json.dumps(DEFECTS)), "source": "live"}
 
 
@@ -156,18 +217,20 @@ def describe_source(study: Mapping) -> str:
 
 
 def write_stored(*, progress: bool = True) -> Path:
-    """Compute every study live (whatever the budget mode) and store it in :data:`STORED`."""
+    """Compute every study with the default budgets and store it in :data:`STORED`."""
+    import os
     import platform
     import time
 
-    from coursekit import runtime
-
+    if "NBGRADER_EXECUTION" in os.environ:
+        raise CourseKitError("Write the stored studies outside nbgrader (NBGRADER_EXECUTION is set).")
     start = time.time()
-    with _default_budgets():
-        if runtime.fast_budgets():
-            raise CourseKitError("Write the stored studies outside nbgrader (NBGRADER_EXECUTION is set).")
+    saved = os.environ.pop("COURSEKIT_FAST", None)        # the stored result is the default budgets' computation
+    try:
         studies = {"cyclegan": cyclegan_study(progress=progress), "defects": defect_study(progress=progress)}
-    studies["cyclegan"].pop("models")
+    finally:
+        if saved is not None:
+            os.environ["COURSEKIT_FAST"] = saved
     for study in studies.values():
         study.pop("source")
     stored = {"made_by": f"scripts/applications_studies.py, torch {torch.__version__}, CPU ({platform.machine()}), "
@@ -175,19 +238,3 @@ def write_stored(*, progress: bool = True) -> Path:
               "studies": studies}
     STORED.write_text(json.dumps(stored, indent=1) + "\n")
     return STORED
-
-
-class _default_budgets:
-    """Unset ``COURSEKIT_FAST`` for a block (the stored result is the default budgets' computation)."""
-
-    def __enter__(self):
-        import os
-
-        self.saved = os.environ.pop("COURSEKIT_FAST", None)
-        return self
-
-    def __exit__(self, *exc):
-        import os
-
-        if self.saved is not None:
-            os.environ["COURSEKIT_FAST"] = self.saved
