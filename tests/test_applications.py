@@ -182,6 +182,49 @@ def test_pix2pix_beats_doing_nothing_within_a_small_budget(digits):
     assert error["l1_output"] < 0.5 * error["l1_source"], error
 
 
+def _pix2pix_step_by_hand(generator, discriminator, g_optimizer, d_optimizer, source, target, l1_weight=100.0):
+    import torch.nn.functional as F
+
+    fake = generator(source)
+    real_logits, fake_logits = discriminator(target, source), discriminator(fake.detach(), source)
+    d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+              + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+    d_optimizer.zero_grad()
+    d_loss.backward()
+    d_optimizer.step()
+    fake_logits = discriminator(fake, source)
+    g_loss = (F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+              + l1_weight * (fake - target).abs().mean())
+    g_optimizer.zero_grad()
+    g_loss.backward()
+    g_optimizer.step()
+    return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+
+
+def test_pix2pix_step_is_the_two_updates_written_by_hand(digits):
+    source = translation.translate_domain(digits[0][:8], "edges")
+    target = digits[0][:8]
+    results = []
+    for step in (translation.pix2pix_step, _pix2pix_step_by_hand):
+        torch.manual_seed(0)
+        g, d = translation.UNetGenerator(4), translation.PatchDiscriminator(4)
+        # SGD: Adam would magnify float noise in the biases that instance norm cancels (true gradient 0)
+        opt_g, opt_d = torch.optim.SGD(g.parameters(), lr=0.1), torch.optim.SGD(d.parameters(), lr=0.1)
+        losses = [step(g, d, opt_g, opt_d, source, target, 10.0) for _ in range(2)]
+        results.append((losses, torch.cat([p.detach().flatten() for p in (*g.parameters(), *d.parameters())])))
+    (mine, weights), (by_hand, weights_by_hand) = results
+    assert all(a["d_loss"] == pytest.approx(b["d_loss"], rel=1e-5) and a["g_loss"] == pytest.approx(b["g_loss"], rel=1e-5)
+               for a, b in zip(mine, by_hand))
+    assert torch.allclose(weights, weights_by_hand, atol=1e-6)
+    assert mine[0]["g_loss"] == pytest.approx(mine[0]["adversarial"] + 10.0 * mine[0]["l1"], rel=1e-5)
+    # train_pix2pix runs any step with this signature (a learner's own, in the notebook)
+    torch.manual_seed(0)
+    g, d = translation.UNetGenerator(4), translation.PatchDiscriminator(4)
+    history = translation.train_pix2pix(g, d, source, target, steps=3, batch_size=4, progress=False,
+                                        step=_pix2pix_step_by_hand)
+    assert len(history["l1"]) == 3 and all(v > 0 for v in history["l1"])
+
+
 def test_cyclegan_trains_and_records_cycle_loss(digits):
     a, b = translation.unpaired_domains(digits[0][:128], "invert")
     torch.manual_seed(0)

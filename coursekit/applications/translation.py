@@ -29,6 +29,7 @@ logits ``(N, 7, 7)``, one per overlapping patch.
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -266,17 +267,46 @@ def _snapshotter(generator: nn.Module, history: dict, every: int, inputs: torch.
     return snapshot
 
 
+def pix2pix_step(generator: nn.Module, discriminator: PatchDiscriminator, g_optimizer: torch.optim.Optimizer,
+                 d_optimizer: torch.optim.Optimizer, source: torch.Tensor, target: torch.Tensor,
+                 l1_weight: float = 100.0) -> dict[str, float]:
+    """One pix2pix training step on a batch of pairs ``(source, target)``, both ``(N, C, H, W)``.
+
+    First the discriminator, with G held fixed (:func:`coursekit.gan.discriminator_step`): real pairs
+    ``(x, y)`` against fake pairs ``(x, G(x))``, every patch's logit one example::
+
+        L_D = -mean log D(x, y) - mean log(1 - D(x, G(x)))
+
+    then the generator against the updated D (:func:`coursekit.gan.generator_step`, the L1 term as its
+    ``extra_loss``): :func:`pix2pix_generator_loss`, ``-mean log D(x, G(x)) + lambda * mean |G(x) - y|``.
+    Returns ``{"d_loss", "g_loss", "adversarial", "l1"}`` (floats).
+    """
+    lam = check_nonnegative(l1_weight, "l1_weight")
+    d_of_pair = patch_logits(discriminator, source)       # G's "noise" is the source image itself
+    d_stats = discriminator_step(generator, d_of_pair, d_optimizer, target, source)
+    l1 = {}
+
+    def weighted_l1(fake):  # pix2pix_generator_loss = the adversarial term + this
+        l1["value"] = l1_distance(fake, target)
+        return lam * l1["value"]
+
+    g_stats = generator_step(generator, d_of_pair, g_optimizer, source, extra_loss=weighted_l1)
+    return {"d_loss": d_stats["d_loss"], "g_loss": g_stats["g_loss"], "adversarial": g_stats["adversarial"],
+            "l1": l1["value"].item()}
+
+
 def train_pix2pix(generator: nn.Module, discriminator: PatchDiscriminator, source: torch.Tensor,
                   target: torch.Tensor, *, steps: int = 500, batch_size: int = 32, lr: float = 2e-4,
                   l1_weight: float = 100.0, seed: int = 0, progress: bool = True,
-                  snapshot_every: int = 0, snapshot_inputs: torch.Tensor | None = None) -> dict[str, list]:
+                  snapshot_every: int = 0, snapshot_inputs: torch.Tensor | None = None,
+                  step: Callable = pix2pix_step) -> dict[str, list]:
     """Train pix2pix on pairs ``(source, target)``, both ``(N, C, H, W)`` in [0, 1].
 
-    Each step: one discriminator update on ``(x, y)`` (real) vs ``(x, G(x))`` (fake),
-    then one generator update on :func:`pix2pix_generator_loss` (:func:`coursekit.gan.discriminator_step`
-    and :func:`~coursekit.gan.generator_step` with the L1 term as ``extra_loss``). Adam (0.5, 0.999).
-    Returns the history ``{"step", "d_loss", "g_loss", "adversarial", "l1", "seconds",
-    "snapshots", "snapshot_steps"}``: every ``snapshot_every`` steps (0: never) the
+    Each training step is ``step(generator, discriminator, g_optimizer, d_optimizer, x, y, l1_weight)``
+    on a batch (:func:`pix2pix_step`, or yours: it returns at least ``{"d_loss", "g_loss"}``), with
+    Adam (0.5, 0.999) for both. Returns the history ``{"step", "d_loss", "g_loss", "l1", "seconds",
+    "snapshots", "snapshot_steps"}`` (``l1``: ``mean |G(x) - y|`` of the batch, as the step saw it or,
+    for a step that does not say, just after it); every ``snapshot_every`` steps (0: never) the
     generator's outputs on ``snapshot_inputs`` (CPU tensors; step 0 = untrained).
     Both models end in eval mode.
     """
@@ -291,7 +321,7 @@ def train_pix2pix(generator: nn.Module, discriminator: PatchDiscriminator, sourc
     sampler = BatchSampler(len(source), batch_size, rng)
     opt_g, opt_d = adam(generator.parameters(), lr), adam(discriminator.parameters(), lr)
     device = device_of(generator)
-    history: dict[str, list] = {"step": [], "d_loss": [], "g_loss": [], "adversarial": [], "l1": [],
+    history: dict[str, list] = {"step": [], "d_loss": [], "g_loss": [], "l1": [],
                                 "seconds": [], "snapshots": [], "snapshot_steps": []}
     snapshot = _snapshotter(generator, history, snapshot_every, snapshot_inputs)
     snapshot(0)
@@ -299,27 +329,18 @@ def train_pix2pix(generator: nn.Module, discriminator: PatchDiscriminator, sourc
     generator.train()
     discriminator.train()
     try:
-        for step in tqdm(range(1, steps + 1), desc="pix2pix", disable=not progress):
+        for number in tqdm(range(1, steps + 1), desc="pix2pix", disable=not progress):
             idx = sampler.next()
             x, y = source[idx].to(device), target[idx].to(device)
-            # D judges (source, candidate) pairs patch by patch: the step functions see every
-            # patch's logit as one example, and G's "noise" is the source image itself
-            d_of_pair = patch_logits(discriminator, x)
-            d_stats = discriminator_step(generator, d_of_pair, opt_d, y, x)
-            l1 = {}
-
-            def weighted_l1(fake):  # pix2pix_generator_loss = the adversarial term + this
-                l1["value"] = l1_distance(fake, y)
-                return l1_weight * l1["value"]
-
-            g_stats = generator_step(generator, d_of_pair, opt_g, x, extra_loss=weighted_l1)
-            history["step"].append(step)
-            history["d_loss"].append(d_stats["d_loss"])
-            history["g_loss"].append(g_stats["g_loss"])
-            history["adversarial"].append(g_stats["adversarial"])
-            history["l1"].append(l1["value"].item())
+            stats = step(generator, discriminator, opt_g, opt_d, x, y, l1_weight)
+            if "l1" not in stats:
+                with torch.no_grad():
+                    stats = {**stats, "l1": float(l1_distance(generator(x), y))}
+            history["step"].append(number)
+            for key in ("d_loss", "g_loss", "l1"):
+                history[key].append(float(stats[key]))
             history["seconds"].append(time.perf_counter() - start)
-            snapshot(step)
+            snapshot(number)
     finally:
         generator.eval()
         discriminator.eval()
