@@ -14,18 +14,24 @@ On a production line defects are *rare*: the training set has hundreds of
 normal patches and a handful of each defect. A classifier trained on it learns
 to say "normal".
 
-**The defect GAN.** Normal patches are plentiful, so the generator does not
-draw whole patches: given noise and a defect class it paints a defect layer
-(a mask ``m`` and a tone ``c``, both 28x28) onto a *real normal patch*::
+**The defect GANs.** Normal patches are plentiful, so a generator does not draw whole patches:
+given noise and a defect class it paints a defect layer (a mask ``m`` and a tone ``c``, both 28x28)
+onto a *real normal patch*::
 
-    G(z, k, x_normal) = (1 - m) * x_normal + m * c,      (m, c) = net(z, k)
+    G(z, k, x_normal) = (1 - m) * x_normal + m * c
 
-A conditional discriminator (:class:`coursekit.gan.ConditionalDiscriminator`)
-compares these composites with the few real defects of class ``k``, with the
-losses of :mod:`coursekit.gan`. The classifier is then trained on the real data
-plus generated defects and scored on a *balanced* real test set by
-**balanced accuracy** (the mean of the per-class recalls) and **defect recall**
-(the fraction of defective test patches flagged as some defect).
+Two painters: :class:`DefectGenerator` computes ``(m, c)`` pixel by pixel (a DCGAN generator); with
+a handful of examples per class it collapses (the same blotch in the same place on every patch).
+:class:`StrokeDefectGenerator` paints one brush stroke whose position and direction are drawn and
+whose length, width, softness, opacity and tone are learned: what we know about defects is built in,
+the rest is learned. A conditional discriminator (:class:`coursekit.gan.ConditionalDiscriminator`)
+compares the composites with the few real defects of class ``k``, with the step functions of
+:mod:`coursekit.gan` (:func:`train_defect_gan`).
+
+**The classifier** is trained on the real data alone, with oversampled real defects, and with
+generated ones (:func:`augmented_sets`), and scored on a *balanced* real test set by **balanced
+accuracy** (the mean of the per-class recalls) and **defect recall** (the fraction of defective test
+patches flagged as some defect). :func:`change_centres` shows where a painter puts its defects.
 """
 from __future__ import annotations
 

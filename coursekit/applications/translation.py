@@ -16,6 +16,9 @@ and judges every patch::
     L_G = -mean log D(x, G(x))  +  lambda * mean |G(x) - y|          (non-saturating + L1)
     L_D = -mean log D(x, y) - mean log(1 - D(x, G(x)))
 
+One training step of pix2pix is :func:`pix2pix_step` (D first, then G against the updated D);
+:func:`train_pix2pix` runs it, or a step of your own with the same signature.
+
 **CycleGAN** (Zhu et al. 2017) has no pairs, only two piles of images (the
 horse-to-zebra setting). Two generators ``G: A -> B`` and ``F: B -> A`` are
 trained so that their outputs look like the other domain (two discriminators)
