@@ -33,7 +33,7 @@ from coursekit.checks import CourseKitError, check_images
 
 __all__ = [
     "COLUMNS", "ANSWERS", "RealFakeGame", "annotation_summary", "plot_summary",
-    "read_annotations", "record_answer", "wilson_interval",
+    "accuracy_per_annotator", "read_annotations", "record_answer", "wilson_interval", "wilson_lower",
 ]
 
 COLUMNS = ("annotator", "image_id", "truth", "answer", "seconds")
@@ -73,6 +73,11 @@ def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     low = 0.0 if k == 0 else max(0.0, centre - half)  # exact ends: the formula gives 0 and 1 there
     high = 1.0 if k == n else min(1.0, centre + half)
     return low, high
+
+
+def wilson_lower(k: int, n: int, z: float = 1.96) -> float:
+    """The lower end of :func:`wilson_interval`: "better than chance" means ``wilson_lower(k, n) > 0.5``."""
+    return wilson_interval(k, n, z)[0]
 
 
 def _proportion(k: int, n: int, z: float) -> tuple[float, tuple[float, float]]:
@@ -236,6 +241,17 @@ def read_annotations(paths_or_path: PathLike | Iterable[PathLike]) -> list[dict]
                 continue
             rows.append(_validated_row(dict(zip(COLUMNS, values)), where=f"{path}, line {number}"))
     return rows
+
+
+def accuracy_per_annotator(paths: PathLike | Iterable[PathLike], z: float = 1.96) -> dict[str, tuple[float, float, float]]:
+    """Each annotator's real-vs-fake accuracy with its Wilson interval, from annotation CSVs.
+
+    ``paths``: one CSV or several (:func:`read_annotations`: merged, labels normalised, half-written rows
+    skipped). Returns ``{annotator: (accuracy, low, high)}`` with ``accuracy = #(answer == truth) / n``
+    and ``(low, high) = wilson_interval(#right, n, z)``, annotators in alphabetical order.
+    """
+    per_annotator = annotation_summary(read_annotations(paths), z)["per_annotator"]
+    return {name: (s["accuracy"], *s["accuracy_ci"]) for name, s in per_annotator.items()}
 
 
 # ====================================================================== plots

@@ -347,3 +347,18 @@ def test_csv_is_readable_by_the_csv_module(tmp_path, images):
         rows = list(csv.DictReader(f))
     assert [r["image_id"] for r in rows] == [i for i, _, _ in game.items]
     assert set(rows[0]) == set(COLUMNS)
+
+
+def test_wilson_lower_and_accuracy_per_annotator_from_csv_files(tmp_path):
+    assert annotation.wilson_lower(12, 20) == annotation.wilson_interval(12, 20)[0]
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text("annotator,image_id,truth,answer,seconds\n"
+                     "ann,real-1,real,real,1.0\nann,fake-2,fake,real,2.0\nbob,fake-3, Fake ,FAKE,1.5\n"
+                     "bob,real-4,real,fake\n")                      # a row cut off by an interrupted session
+    second.write_text("annotator,image_id,truth,answer,seconds\nann,fake-5,fake,fake,0.5\n")
+    with pytest.warns(UserWarning, match="incomplete"):
+        result = annotation.accuracy_per_annotator([first, second])
+    assert list(result) == ["ann", "bob"]
+    assert result["ann"][0] == pytest.approx(2 / 3) and result["bob"][0] == 1.0
+    assert result["ann"][1:] == pytest.approx(annotation.wilson_interval(2, 3))
+    assert result["bob"][1:] == pytest.approx(annotation.wilson_interval(1, 1))

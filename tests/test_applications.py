@@ -26,10 +26,79 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def test_package_is_lazy_and_lists_its_parts():
     import coursekit.applications as apps
 
-    assert set(apps.__all__) == {"translation", "superres", "private", "manufacturing", "explore"}
+    assert set(apps.__all__) == {"translation", "superres", "private", "manufacturing", "explore", "studies"}
     assert apps.superres is superres
     with pytest.raises(AttributeError):
         apps.no_such_part
+
+
+# ====================================================================== the GAN steps underneath
+
+def test_generator_step_adds_an_application_term():
+    """The applications' G objectives are gan.generator_step plus extra_loss(fake), weighted."""
+    import copy
+
+    from coursekit import gan
+
+    torch.manual_seed(0)
+    G, D = gan.MLPGenerator(z_dim=4, hidden=16), gan.MLPDiscriminator(hidden=16)
+    G_by_hand = copy.deepcopy(G)
+    z = torch.randn(8, 4)
+    extra = lambda fake: (fake ** 2).mean()  # noqa: E731
+    stats = gan.generator_step(G, D, torch.optim.SGD(G.parameters(), lr=0.1), z, extra_loss=extra,
+                               adversarial_weight=0.5)
+    fake = G_by_hand(z)
+    adversarial = gan.non_saturating_generator_loss(D(fake))
+    loss = 0.5 * adversarial + extra(fake)
+    opt = torch.optim.SGD(G_by_hand.parameters(), lr=0.1)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    assert set(stats) == {"g_loss", "adversarial", "extra"}
+    assert stats["g_loss"] == pytest.approx(loss.item()) and stats["adversarial"] == pytest.approx(adversarial.item())
+    assert all(torch.allclose(a, b) for a, b in zip(G.parameters(), G_by_hand.parameters()))
+    with pytest.raises(CourseKitError, match="scalar"):
+        gan.generator_step(G, D, opt, z, extra_loss=lambda fake: fake)
+    with pytest.raises(CourseKitError, match="adversarial_weight"):
+        gan.generator_step(G, D, opt, z, extra_loss=extra, adversarial_weight=-1)
+
+
+def test_the_application_loops_are_built_on_the_gan_steps(digits, monkeypatch):
+    """pix2pix, CycleGAN, SRGAN and the defect GAN each take one D step and one G step of coursekit.gan."""
+    from coursekit import gan
+
+    calls = []
+
+    def counting(name, step):
+        def counted(*args, **kwargs):
+            calls.append(name)
+            return step(*args, **kwargs)
+        return counted
+
+    for module in (translation, superres):
+        monkeypatch.setattr(module, "discriminator_step", counting("D", gan.discriminator_step))
+        monkeypatch.setattr(module, "generator_step", counting("G", gan.generator_step))
+    monkeypatch.setattr(gan, "discriminator_step", counting("D", gan.discriminator_step))
+    monkeypatch.setattr(gan, "generator_step", counting("G", gan.generator_step))
+    x = digits[0][:64]
+    torch.manual_seed(0)
+    translation.train_pix2pix(translation.UNetGenerator(4), translation.PatchDiscriminator(4), x,
+                              translation.translate_domain(x), steps=2, batch_size=8, progress=False)
+    assert calls == ["D", "G"] * 2
+    calls.clear()
+    d_a, d_b = (translation.PatchDiscriminator(4, conditional=False) for _ in range(2))
+    translation.train_cyclegan(translation.CycleGAN(4), d_a, d_b, *translation.unpaired_domains(x), steps=2,
+                               batch_size=8, progress=False)
+    assert calls == ["D", "D", "G"] * 2   # one D step per domain, one G step for both generators
+    calls.clear()
+    superres.train_srgan(superres.SRGenerator(2, channels=4, blocks=1), superres.srgan_discriminator(4), x,
+                         steps=2, batch_size=8, progress=False)
+    assert calls == ["D", "G"] * 2
+    calls.clear()
+    data = mf.defect_dataset(20, 3, 3, seed=0)
+    mf.train_defect_gan(data.x[data.y > 0], data.y[data.y > 0] - 1, data.x[data.y == 0], steps=2, batch_size=4,
+                        channels=4, progress=False)
+    assert calls == ["D", "G"] * 2
 
 
 # ====================================================================== translation
@@ -111,6 +180,49 @@ def test_pix2pix_beats_doing_nothing_within_a_small_budget(digits):
         translation.train_pix2pix(g, d, source, target, steps=1, snapshot_every=1, progress=False)
     error = translation.translation_error(g, digits[0][256:356], translation.translate_domain(digits[0][256:356]))
     assert error["l1_output"] < 0.5 * error["l1_source"], error
+
+
+def _pix2pix_step_by_hand(generator, discriminator, g_optimizer, d_optimizer, source, target, l1_weight=100.0):
+    import torch.nn.functional as F
+
+    fake = generator(source)
+    real_logits, fake_logits = discriminator(target, source), discriminator(fake.detach(), source)
+    d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+              + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+    d_optimizer.zero_grad()
+    d_loss.backward()
+    d_optimizer.step()
+    fake_logits = discriminator(fake, source)
+    g_loss = (F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+              + l1_weight * (fake - target).abs().mean())
+    g_optimizer.zero_grad()
+    g_loss.backward()
+    g_optimizer.step()
+    return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+
+
+def test_pix2pix_step_is_the_two_updates_written_by_hand(digits):
+    source = translation.translate_domain(digits[0][:8], "edges")
+    target = digits[0][:8]
+    results = []
+    for step in (translation.pix2pix_step, _pix2pix_step_by_hand):
+        torch.manual_seed(0)
+        g, d = translation.UNetGenerator(4), translation.PatchDiscriminator(4)
+        # SGD: Adam would magnify float noise in the biases that instance norm cancels (true gradient 0)
+        opt_g, opt_d = torch.optim.SGD(g.parameters(), lr=0.1), torch.optim.SGD(d.parameters(), lr=0.1)
+        losses = [step(g, d, opt_g, opt_d, source, target, 10.0) for _ in range(2)]
+        results.append((losses, torch.cat([p.detach().flatten() for p in (*g.parameters(), *d.parameters())])))
+    (mine, weights), (by_hand, weights_by_hand) = results
+    assert all(a["d_loss"] == pytest.approx(b["d_loss"], rel=1e-5) and a["g_loss"] == pytest.approx(b["g_loss"], rel=1e-5)
+               for a, b in zip(mine, by_hand))
+    assert torch.allclose(weights, weights_by_hand, atol=1e-6)
+    assert mine[0]["g_loss"] == pytest.approx(mine[0]["adversarial"] + 10.0 * mine[0]["l1"], rel=1e-5)
+    # train_pix2pix runs any step with this signature (a learner's own, in the notebook)
+    torch.manual_seed(0)
+    g, d = translation.UNetGenerator(4), translation.PatchDiscriminator(4)
+    history = translation.train_pix2pix(g, d, source, target, steps=3, batch_size=4, progress=False,
+                                        step=_pix2pix_step_by_hand)
+    assert len(history["l1"]) == 3 and all(v > 0 for v in history["l1"])
 
 
 def test_cyclegan_trains_and_records_cycle_loss(digits):
@@ -331,6 +443,30 @@ def test_defect_generator_paints_on_the_background():
     assert torch.equal(out, mf.generate_defects(g, normals, "spot", seed=1))
 
 
+def test_stroke_generator_paints_a_capsule_where_its_placement_noise_says():
+    torch.manual_seed(0)
+    g = mf.StrokeDefectGenerator().eval()
+    z = torch.randn(5, g.z_dim)
+    z[:, -3:] = 0.0                      # Phi(0) = 1/2: centre (14, 14), angle pi / 2 (a vertical stroke)
+    k = torch.tensor([0, 1, 0, 1, 0])
+    stroke = g.stroke(z, k)
+    assert torch.allclose(stroke["cy"], torch.full((5,), 14.0)) and torch.allclose(stroke["cx"], torch.full((5,), 14.0))
+    assert torch.allclose(stroke["theta"], torch.full((5,), torch.pi / 2))
+    assert (stroke["length"] <= 26).all() and (stroke["width"] >= 0.3).all() and (stroke["width"] <= 5).all()
+    mask, tone = g.paint(z, k)
+    assert mask.shape == tone.shape == (5, 1, 28, 28) and mask.min() >= 0 and (mask <= stroke["opacity"].max()).all()
+    # the strongest pixel is on the stroke: within half its length of the centre, along the vertical axis
+    for i in range(5):
+        row, col = divmod(int(mask[i, 0].argmax()), 28)
+        assert abs(col - 14) <= 1 and abs(row - 14) <= stroke["length"][i] / 2 + 1
+    normals = mf.texture_patches(5, seed=1)
+    assert torch.allclose(g(z, k, normals), (1 - mask) * normals + mask * tone)
+    # placement noise moves the stroke: the same shape noise, another place
+    z2 = z.clone()
+    z2[:, -3] = 2.0
+    assert (g.stroke(z2, k)["cy"] > 20).all() and torch.allclose(g.stroke(z2, k)["length"], stroke["length"])
+
+
 def test_defect_gan_training_runs_and_is_deterministic():
     data = mf.defect_dataset(40, 4, 4, seed=0)
     defects, labels = data.x[data.y > 0], data.y[data.y > 0] - 1
@@ -338,5 +474,53 @@ def test_defect_gan_training_runs_and_is_deterministic():
     g1, h1 = mf.train_defect_gan(defects, labels, normals, steps=4, batch_size=8, channels=8, progress=False)
     g2, h2 = mf.train_defect_gan(defects, labels, normals, steps=4, batch_size=8, channels=8, progress=False)
     assert h1["d_loss"] == h2["d_loss"] and len(h1["mask_area"]) == 4 and not g1.training
+    assert isinstance(g1, mf.StrokeDefectGenerator)
+    free, _ = mf.train_defect_gan(defects, labels, normals, painter="free", steps=2, batch_size=8, channels=8,
+                                  progress=False)
+    assert isinstance(free, mf.DefectGenerator)
+    with pytest.raises(CourseKitError, match="painter"):
+        mf.train_defect_gan(defects, labels, normals, painter="brush", steps=1, progress=False)
     with pytest.raises(CourseKitError, match="defect_labels"):
         mf.train_defect_gan(defects, labels + 5, normals, steps=1, progress=False)
+
+
+# ====================================================================== seed studies (lecture 06)
+
+def test_studies_live_stored_and_stale(tmp_path, monkeypatch):
+    """A study computed live is what the fast budgets read back; a stored study of another definition is refused."""
+    from coursekit.applications import studies
+
+    monkeypatch.setattr(studies, "SEEDS", (0, 1))
+    monkeypatch.setattr(studies, "CYCLEGAN", {**studies.CYCLEGAN, "steps": 4, "snapshot_every": 2, "n_train": 64,
+                                              "n_eval": 40, "channels": 4})
+    monkeypatch.setattr(studies, "DEFECTS", {**studies.DEFECTS, "n_normal": 24, "n_rare": 3, "n_test": 6,
+                                             "n_generated": 6, "epochs": 1, "painter_steps": 2})
+    monkeypatch.setattr(studies, "STORED", tmp_path / "studies.json")
+    monkeypatch.delenv("COURSEKIT_FAST", raising=False)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    cycle = studies.cyclegan_study(progress=False)
+    assert cycle["source"] == "live" and cycle["steps"] == [0, 2, 4] and len(cycle["error"]) == 2
+    assert studies.pictures(cycle, "G(a)").shape == (studies.PICTURES, 1, 28, 28)
+    defects = studies.defect_study(progress=False)
+    assert set(defects["reports"]) == set(mf.AUGMENTATIONS) and len(defects["reports"]["oversampled"]) == 2
+    assert set(defects["spread"]) == {"free", "stroke"} and defects["real_spread"]["scratch"] > 0
+    studies.write_stored(progress=False)
+    monkeypatch.setenv("COURSEKIT_FAST", "1")
+    stored = studies.cyclegan_study()
+    assert stored["source"].startswith("stored") and stored["error"] == cycle["error"]
+    assert torch.allclose(studies.pictures(stored, "a"), studies.pictures(cycle, "a"))
+    assert (studies.pictures(stored, "a") - studies.demo_digits()).abs().max() <= 0.5 / 255 + 1e-6   # 8-bit pictures
+    assert studies.scores(studies.defect_study()) == studies.scores(defects)
+    assert "stored result" in studies.describe_source(stored)
+    monkeypatch.setattr(studies, "CYCLEGAN", {**studies.CYCLEGAN, "steps": 6})
+    with pytest.raises(CourseKitError, match="stale"):
+        studies.cyclegan_study()
+    with pytest.raises(CourseKitError, match="no pictures"):
+        studies.pictures(stored, "zebra")
+
+
+def test_change_centres_find_where_a_patch_changed():
+    change = torch.zeros(2, 1, 28, 28)
+    change[0, 0, 5, 9] = 1.0
+    change[1, 0, 20:22, 10] = 0.5
+    assert mf.change_centres(change).tolist() == [[5.0, 9.0], [20.5, 10.0]]

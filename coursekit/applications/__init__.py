@@ -11,7 +11,9 @@
 - :mod:`coursekit.applications.manufacturing`: a defect data set built offline from
   scikit-image textures with drawn scratches and spots, a defect GAN that
   generates rare defects, and a classifier trained with and without them;
-- :mod:`coursekit.applications.explore`: a slider over training snapshots.
+- :mod:`coursekit.applications.explore`: a slider over training snapshots;
+- :mod:`coursekit.applications.studies`: the comparisons of lecture 06 over several seeds
+  (CycleGAN, the defect classifier), live with the default budgets, stored for the fast ones.
 
 Submodules load lazily (``coursekit.applications.superres`` etc.), so importing
 this package costs nothing.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["translation", "superres", "private", "manufacturing", "explore"]
+__all__ = ["translation", "superres", "private", "manufacturing", "explore", "studies"]
 
 
 def __getattr__(name: str):

@@ -14,18 +14,24 @@ On a production line defects are *rare*: the training set has hundreds of
 normal patches and a handful of each defect. A classifier trained on it learns
 to say "normal".
 
-**The defect GAN.** Normal patches are plentiful, so the generator does not
-draw whole patches: given noise and a defect class it paints a defect layer
-(a mask ``m`` and a tone ``c``, both 28x28) onto a *real normal patch*::
+**The defect GANs.** Normal patches are plentiful, so a generator does not draw whole patches:
+given noise and a defect class it paints a defect layer (a mask ``m`` and a tone ``c``, both 28x28)
+onto a *real normal patch*::
 
-    G(z, k, x_normal) = (1 - m) * x_normal + m * c,      (m, c) = net(z, k)
+    G(z, k, x_normal) = (1 - m) * x_normal + m * c
 
-A conditional discriminator (:class:`coursekit.gan.ConditionalDiscriminator`)
-compares these composites with the few real defects of class ``k``, with the
-losses of :mod:`coursekit.gan`. The classifier is then trained on the real data
-plus generated defects and scored on a *balanced* real test set by
-**balanced accuracy** (the mean of the per-class recalls) and **defect recall**
-(the fraction of defective test patches flagged as some defect).
+Two painters: :class:`DefectGenerator` computes ``(m, c)`` pixel by pixel (a DCGAN generator); with
+a handful of examples per class it collapses (the same blotch in the same place on every patch).
+:class:`StrokeDefectGenerator` paints one brush stroke whose position and direction are drawn and
+whose length, width, softness, opacity and tone are learned: what we know about defects is built in,
+the rest is learned. A conditional discriminator (:class:`coursekit.gan.ConditionalDiscriminator`)
+compares the composites with the few real defects of class ``k``, with the step functions of
+:mod:`coursekit.gan` (:func:`train_defect_gan`).
+
+**The classifier** is trained on the real data alone, with oversampled real defects, and with
+generated ones (:func:`augmented_sets`), and scored on a *balanced* real test set by **balanced
+accuracy** (the mean of the per-class recalls) and **defect recall** (the fraction of defective test
+patches flagged as some defect). :func:`change_centres` shows where a painter puts its defects.
 """
 from __future__ import annotations
 
@@ -225,6 +231,66 @@ class DefectGenerator(nn.Module):
         return (1 - mask) * background + mask * tone
 
 
+class StrokeDefectGenerator(nn.Module):
+    """Paints one brush stroke of defect class ``k`` (0 scratch, 1 spot) onto a normal patch.
+
+    With a handful of examples per class a free-form painter (:class:`DefectGenerator`)
+    collapses: the same blotch in the same place on every patch. This generator has what we
+    know about defects built in, and learns the rest. The noise ``z = (z_shape, z_place)``::
+
+        [z_shape, e(k)] -> MLP -> length L in [0, 26], half-width w in [0.3, 5], edge softness
+                                  s in [0.3, 3] (px), opacity a in [0, 1], tone c in [0, 1]
+        (c_y, c_x, theta) = (4 + 20 u_1, 4 + 20 u_2, pi u_3),  u = Phi(z_place)   (uniform: a defect
+                                  can sit anywhere, in any direction; this part is drawn, not learned)
+        m(p) = a * sigmoid((w - dist(p, segment)) / s)        a capsule: the segment of length L
+                                                              through (c_y, c_x) at angle theta, widened by w
+        G(z, k, x_normal) = (1 - m) * x_normal + m * c
+
+    A long thin bright capsule is a scratch, a short wide dark one a stain: which strokes
+    look like which class is what the GAN has to learn from the real defects.
+    ``z_dim`` counts both parts (``z_shape`` is ``z_dim - 3``); ``paint(z, k)`` returns ``(m, c)``,
+    ``stroke(z, k)`` the stroke's parameters.
+    """
+
+    conditional = True
+
+    def __init__(self, z_dim: int = 11, hidden: int = 64, num_classes: int = 2, embed_dim: int = 8):
+        super().__init__()
+        self.z_dim, self.num_classes = check_int(z_dim, "z_dim", minimum=4), check_int(num_classes, "num_classes")
+        embed_dim, hidden = check_int(embed_dim, "embed_dim"), check_int(hidden, "hidden")
+        self.embed = nn.Embedding(num_classes, embed_dim)
+        self.net = nn.Sequential(nn.Linear(self.z_dim - 3 + embed_dim, hidden), nn.LeakyReLU(0.2),
+                                 nn.Linear(hidden, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 5))
+
+    def stroke(self, z: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The stroke of each sample: ``{"cy", "cx", "theta", "length", "width", "softness", "opacity",
+        "tone"}``, each ``(N,)`` (pixels and radians)."""
+        from coursekit.gan import check_noise
+
+        check_noise(z, self.z_dim)
+        check_labels(labels, len(z), "labels", self.num_classes)
+        u = torch.special.ndtr(z[:, -3:])                    # Phi: a standard normal -> uniform on (0, 1)
+        s = torch.sigmoid(self.net(torch.cat([z[:, :-3], self.embed(labels)], 1)))
+        return {"cy": 4 + 20 * u[:, 0], "cx": 4 + 20 * u[:, 1], "theta": torch.pi * u[:, 2],
+                "length": 26 * s[:, 0], "width": 0.3 + 4.7 * s[:, 1], "softness": 0.3 + 2.7 * s[:, 2],
+                "opacity": s[:, 3], "tone": s[:, 4]}
+
+    def paint(self, z: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        p = {name: value[:, None, None] for name, value in self.stroke(z, labels).items()}
+        rows, cols = (t.to(z.device) for t in _grid())
+        dy, dx = torch.sin(p["theta"]), torch.cos(p["theta"])
+        py, px = rows[None] - p["cy"], cols[None] - p["cx"]
+        along = torch.maximum(torch.minimum(py * dy + px * dx, p["length"] / 2), -p["length"] / 2)
+        dist = torch.sqrt((py - along * dy) ** 2 + (px - along * dx) ** 2 + 1e-6)
+        mask = p["opacity"] * torch.sigmoid((p["width"] - dist) / p["softness"])
+        return mask[:, None], p["tone"][:, None].expand_as(mask[:, None])
+
+    forward = DefectGenerator.forward
+
+
+PAINTERS = {"stroke": StrokeDefectGenerator, "free": DefectGenerator}
+
+
 def _flips_and_rotations(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """A random one of the 8 flips/rotations per batch (defects have no preferred orientation)."""
     k = int(torch.randint(4, (1,), generator=g))
@@ -233,13 +299,17 @@ def _flips_and_rotations(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 
 def train_defect_gan(defects: torch.Tensor, defect_labels: torch.Tensor, normals: torch.Tensor, *,
-                     steps: int = 400, batch_size: int = 16, lr_g: float = 1e-3, lr_d: float = 5e-4,
-                     mask_weight: float = 0.1, label_smoothing: float = 0.9, channels: int = 32,
-                     seed: int = 0, progress: bool = True) -> tuple[DefectGenerator, dict[str, list[float]]]:
-    """Train a :class:`DefectGenerator` on the few real defects.
+                     painter: str = "stroke", steps: int = 400, batch_size: int = 16, lr_g: float = 1e-3,
+                     lr_d: float = 5e-4, mask_weight: float = 0.1, label_smoothing: float = 0.9,
+                     channels: int = 32, hidden: int = 64, seed: int = 0,
+                     progress: bool = True) -> tuple[nn.Module, dict[str, list[float]]]:
+    """Train a defect painter on the few real defects.
 
     defects: ``(M, 1, 28, 28)`` real defective patches, ``defect_labels`` ``(M,)`` in {0: scratch,
-    1: spot}; normals: ``(N, 1, 28, 28)`` normal patches (the backgrounds). Each step:
+    1: spot}; normals: ``(N, 1, 28, 28)`` normal patches (the backgrounds). ``painter``:
+    ``"stroke"`` (:class:`StrokeDefectGenerator`, an MLP of width ``hidden``) or ``"free"``
+    (:class:`DefectGenerator`, a DCGAN generator of width ``channels``). Each step
+    (:func:`coursekit.gan.discriminator_step`, then :func:`~coursekit.gan.generator_step`):
 
     - D (:class:`coursekit.gan.ConditionalDiscriminator`, layer norm) descends
       ``discriminator_loss(D(x_real, k), D(G(z, k, x_normal), k))`` (real targets ``label_smoothing``);
@@ -248,7 +318,7 @@ def train_defect_gan(defects: torch.Tensor, defect_labels: torch.Tensor, normals
 
     Returns ``(generator, history)``; history: ``{"step", "d_loss", "g_loss", "mask_area", "seconds"}``.
     """
-    from coursekit.gan import ConditionalDiscriminator, discriminator_loss, non_saturating_generator_loss
+    from coursekit.gan import ConditionalDiscriminator, discriminator_step, generator_step
 
     check_images(defects, "defects", channels=1, size=(PATCH, PATCH))
     check_labels(defect_labels, len(defects), "defect_labels", 2)
@@ -259,9 +329,12 @@ def train_defect_gan(defects: torch.Tensor, defect_labels: torch.Tensor, normals
     if len(defects) == 0:
         raise CourseKitError("defects is empty: the GAN needs at least a few real defects to imitate.")
     g = torch.Generator().manual_seed(seed)
+    if painter not in PAINTERS:
+        raise CourseKitError(f"Unknown painter {painter!r}: 'stroke' (one brush stroke) or 'free' (a free-form layer).")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        generator = DefectGenerator(channels=channels)
+        generator = (StrokeDefectGenerator(hidden=hidden) if painter == "stroke"
+                     else DefectGenerator(channels=channels))
         discriminator = ConditionalDiscriminator(2, 16, norm="layer")
     opt_g, opt_d = adam(generator.parameters(), lr_g), adam(discriminator.parameters(), lr_d)
     history: dict[str, list[float]] = {"step": [], "d_loss": [], "g_loss": [], "mask_area": [], "seconds": []}
@@ -274,20 +347,23 @@ def train_defect_gan(defects: torch.Tensor, defect_labels: torch.Tensor, normals
             real, k = _flips_and_rotations(defects[real_idx], g), defect_labels[real_idx]
             background = normals[torch.randint(len(normals), (batch_size,), generator=g)]
             z = torch.randn(batch_size, generator.z_dim, generator=g)
-            fake = generator(z, k, background)
-            d_loss = discriminator_loss(discriminator(real, k), discriminator(fake.detach(), k), label_smoothing)
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-            mask, _ = generator.paint(z, k)
-            g_loss = non_saturating_generator_loss(discriminator(fake, k)) + mask_weight * mask.mean()
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
+
+            def painted(z, k):  # G(z, k) on this batch's normal patches
+                return generator(z, k, background)
+
+            d_loss = discriminator_step(painted, discriminator, opt_d, real, z, real_label=label_smoothing,
+                                        labels=k)["d_loss"]
+            area = {}
+
+            def small_defects(fake):  # the extra term of G's loss: mask_weight * mean m
+                area["mask"] = generator.paint(z, k)[0].mean()
+                return mask_weight * area["mask"]
+
+            g_loss = generator_step(painted, discriminator, opt_g, z, labels=k, extra_loss=small_defects)["g_loss"]
             history["step"].append(step)
-            history["d_loss"].append(d_loss.item())
-            history["g_loss"].append(g_loss.item())
-            history["mask_area"].append(mask.mean().item())
+            history["d_loss"].append(d_loss)
+            history["g_loss"].append(g_loss)
+            history["mask_area"].append(area["mask"].item())
             history["seconds"].append(time.perf_counter() - start)
     finally:
         generator.eval()
@@ -297,7 +373,7 @@ def train_defect_gan(defects: torch.Tensor, defect_labels: torch.Tensor, normals
 
 
 @torch.no_grad()
-def generate_defects(generator: DefectGenerator, normals: torch.Tensor, kind: str, *,
+def generate_defects(generator: nn.Module, normals: torch.Tensor, kind: str, *,
                      seed: int = 0) -> torch.Tensor:
     """Paint a generated defect of ``kind`` onto each normal patch: ``(N, 1, 28, 28)`` -> same, in [0, 1]."""
     check_images(normals, "normals", channels=1, size=(PATCH, PATCH))
@@ -308,6 +384,20 @@ def generate_defects(generator: DefectGenerator, normals: torch.Tensor, kind: st
     with eval_mode(generator):
         device = device_of(generator)
         return generator(z.to(device), labels.to(device), normals.to(device)).cpu().clamp(0, 1)
+
+
+def change_centres(change: torch.Tensor) -> torch.Tensor:
+    """Where each patch changed: the centroid ``(row, col)`` of a non-negative change map.
+
+    ``change``: ``(N, 1, H, W)``, e.g. ``|x_defect - x_normal|`` or a defect mask. Returns ``(N, 2)``
+    in pixels. The spread of the centres over a set of defects, ``centres.std(0).mean()``, shows a
+    collapsed generator: defects that all sit in the same place.
+    """
+    check_images(change.clamp(0, 1), "change")
+    rows, cols = _grid(change.shape[-1])
+    weight = change[:, 0].clamp_min(0)
+    total = weight.sum((1, 2)).clamp_min(1e-12)
+    return torch.stack([(weight * rows).sum((1, 2)) / total, (weight * cols).sum((1, 2)) / total], 1)
 
 
 # ====================================================================== the classifier
@@ -374,38 +464,50 @@ def train_and_score(x_train: torch.Tensor, y_train: torch.Tensor, test: DefectDa
     return classification_report(predict(model, test.x), test.y)
 
 
-def augmentation_study(train: DefectData, test: DefectData, generator: DefectGenerator, *,
-                       n_generated: int = 200, epochs: int = 5, seed: int = 0,
-                       progress: bool = False) -> dict[str, dict[str, float]]:
-    """The classifier trained three ways, scored on the same real test set.
+AUGMENTATIONS = ("real only", "oversampled", "oversampled x2", "real + GAN defects", "oversampled + GAN defects")
+
+
+def augmented_sets(train: DefectData, generator: nn.Module, *, n_generated: int = 200,
+                   seed: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The training sets of :data:`AUGMENTATIONS`, each ``(x, y)``; ``n = n_generated`` per defect class:
 
     - ``"real only"``: the imbalanced training set as it is;
-    - ``"oversampled"``: the real defects repeated until each defect class has ``n_generated``
-      examples (the standard fix: no new information, just more weight);
-    - ``"real + GAN defects"``: ``n_generated`` generated defects per class, painted on the
-      training set's normal patches.
-
-    Returns ``{setting: classification_report}``.
+    - ``"oversampled"``: + the real defects repeated to ``n`` per class (the standard fix: no new
+      information, just more weight);
+    - ``"oversampled x2"``: + ``2 n`` repeats per class (as many extra defects as the last setting);
+    - ``"real + GAN defects"``: + ``n`` generated defects per class, painted on the training set's
+      normal patches (new examples instead of repeated ones);
+    - ``"oversampled + GAN defects"``: + the ``n`` repeats of ``"oversampled"`` and the ``n`` generated
+      defects of ``"real + GAN defects"``.
     """
-    n_generated = check_int(n_generated, "n_generated")
+    n = check_int(n_generated, "n_generated")
     normals = train.x[train.y == 0]
     if len(normals) == 0:
         raise CourseKitError("The training set has no normal patches to paint generated defects on.")
     g = torch.Generator().manual_seed(seed)
-    oversampled_x, oversampled_y, gan_x, gan_y = [train.x], [train.y], [train.x], [train.y]
+    extra: dict[str, list[tuple[torch.Tensor, int]]] = {name: [] for name in AUGMENTATIONS}
     for k, kind in enumerate(DEFECT_KINDS, start=1):
         real = train.x[train.y == k]
+        backgrounds = normals[torch.randint(len(normals), (n,), generator=g)]
+        generated = (generate_defects(generator, backgrounds, kind, seed=seed + k), k)
         if len(real):
-            idx = torch.arange(n_generated) % len(real)
-            oversampled_x.append(real[idx])
-            oversampled_y.append(torch.full((n_generated,), k))
-        backgrounds = normals[torch.randint(len(normals), (n_generated,), generator=g)]
-        gan_x.append(generate_defects(generator, backgrounds, kind, seed=seed + k))
-        gan_y.append(torch.full((n_generated,), k))
-    settings = {
-        "real only": (train.x, train.y),
-        "oversampled": (torch.cat(oversampled_x), torch.cat(oversampled_y).long()),
-        "real + GAN defects": (torch.cat(gan_x), torch.cat(gan_y).long()),
-    }
+            repeated = (real[torch.arange(n) % len(real)], k)
+            extra["oversampled"].append(repeated)
+            extra["oversampled x2"].append((real[torch.arange(2 * n) % len(real)], k))
+            extra["oversampled + GAN defects"].append(repeated)
+        extra["real + GAN defects"].append(generated)
+        extra["oversampled + GAN defects"].append(generated)
+    return {name: (torch.cat([train.x] + [x for x, _ in parts]),
+                   torch.cat([train.y] + [torch.full((len(x),), k) for x, k in parts]).long())
+            for name, parts in extra.items()}
+
+
+def augmentation_study(train: DefectData, test: DefectData, generator: nn.Module, *,
+                       n_generated: int = 200, epochs: int = 5, seed: int = 0,
+                       progress: bool = False) -> dict[str, dict[str, float]]:
+    """The same classifier (:func:`train_and_score`, ``seed``) trained on each set of
+    :func:`augmented_sets`, scored on the same real test set. Returns ``{setting: classification_report}``.
+    """
+    sets = augmented_sets(train, generator, n_generated=n_generated, seed=seed)
     return {name: train_and_score(x, y, test, epochs=epochs, seed=seed, progress=progress)
-            for name, (x, y) in settings.items()}
+            for name, (x, y) in sets.items()}

@@ -41,6 +41,7 @@ from coursekit.applications._common import (
     BatchSampler, adam, check_positive_float, check_same_shape, device_of, eval_mode,
 )
 from coursekit.checks import CourseKitError, check_int, check_images, check_nonnegative
+from coursekit.gan import discriminator_step, generator_step, non_saturating_generator_loss
 
 FACTORS = (2, 4)
 
@@ -221,8 +222,6 @@ def srgan_generator_loss(fake_logits: torch.Tensor, sr: torch.Tensor, hr: torch.
                          adversarial_weight: float = 1e-2, feature_net: nn.Module | None = None,
                          feature_weight: float = 1.0) -> torch.Tensor:
     """``L_G = content(sr, hr) + w_adv * (-mean log D(sr))`` (non-saturating, from :mod:`coursekit.gan`)."""
-    from coursekit.gan import non_saturating_generator_loss
-
     w = check_nonnegative(adversarial_weight, "adversarial_weight")
     loss = content_loss(sr, hr, feature_net, feature_weight)
     if w:
@@ -240,13 +239,11 @@ def train_srgan(generator: SRGenerator, discriminator: nn.Module | None, hr_imag
 
     Each step draws a batch ``x_hr``, makes ``x_lr = downsample(x_hr, generator.factor)`` and
     ``x_sr = G(x_lr)``; updates D (if ``adversarial_weight > 0``) on real ``x_hr`` vs ``x_sr``
-    with :func:`coursekit.gan.discriminator_loss`; then updates G on
-    :func:`srgan_generator_loss`. ``adversarial_weight=0`` (or ``discriminator=None``) trains
-    the content-only "SRResNet". Returns ``{"step", "content", "adversarial", "d_loss",
+    (:func:`coursekit.gan.discriminator_step`); then updates G on :func:`srgan_generator_loss`
+    (:func:`coursekit.gan.generator_step` with the content loss as ``extra_loss``).
+    ``adversarial_weight=0`` (or ``discriminator=None``) trains the content-only "SRResNet". Returns ``{"step", "content", "adversarial", "d_loss",
     "psnr" (batch mean, dB), "seconds"}``; the models end in eval mode.
     """
-    from coursekit.gan import discriminator_loss, non_saturating_generator_loss
-
     check_images(hr_images, "hr_images", channels=1)
     steps, batch_size = check_int(steps, "steps"), check_int(batch_size, "batch_size")
     lr, lr_d = check_positive_float(lr, "lr"), check_positive_float(lr_d, "lr_d")
@@ -271,26 +268,29 @@ def train_srgan(generator: SRGenerator, discriminator: nn.Module | None, hr_imag
         for step in tqdm(range(1, steps + 1), desc="SRGAN" if w_adv else "SRResNet", disable=not progress):
             hr = hr_images[sampler.next()].to(device)
             lr_batch = F.avg_pool2d(hr, generator.factor)
-            sr = generator(lr_batch)
             d_loss = float("nan")
             if w_adv:
-                loss_d = discriminator_loss(discriminator(hr), discriminator(sr.detach()))
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()
-                d_loss = loss_d.item()
-                fake_logits = discriminator(sr)
-                adversarial = non_saturating_generator_loss(fake_logits)
-            else:
-                fake_logits, adversarial = None, torch.zeros(())
-            content = content_loss(sr, hr, feature_net, feature_weight)
-            loss = content + w_adv * adversarial if w_adv else content
-            opt_g.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_g.step()
+                d_loss = discriminator_step(generator, discriminator, opt_d, hr, lr_batch)["d_loss"]
+            terms = {}
+
+            def content_term(sr):
+                terms["content"] = content_loss(sr, hr, feature_net, feature_weight)
+                terms["sr"] = sr.detach()
+                return terms["content"]
+
+            if w_adv:
+                adversarial = generator_step(generator, discriminator, opt_g, lr_batch, extra_loss=content_term,
+                                             adversarial_weight=w_adv)["adversarial"]
+            else:  # SRResNet: the content loss alone, no discriminator
+                loss = content_term(generator(lr_batch))
+                opt_g.zero_grad(set_to_none=True)
+                loss.backward()
+                opt_g.step()
+                adversarial = 0.0
+            content, sr = terms["content"], terms["sr"]
             history["step"].append(step)
             history["content"].append(content.item())
-            history["adversarial"].append(adversarial.item())
+            history["adversarial"].append(adversarial)
             history["d_loss"].append(d_loss)
             history["psnr"].append(float(psnr(sr.detach().clamp(0, 1), hr).mean()))
             history["seconds"].append(time.perf_counter() - start)

@@ -16,6 +16,9 @@ and judges every patch::
     L_G = -mean log D(x, G(x))  +  lambda * mean |G(x) - y|          (non-saturating + L1)
     L_D = -mean log D(x, y) - mean log(1 - D(x, G(x)))
 
+One training step of pix2pix is :func:`pix2pix_step` (D first, then G against the updated D);
+:func:`train_pix2pix` runs it, or a step of your own with the same signature.
+
 **CycleGAN** (Zhu et al. 2017) has no pairs, only two piles of images (the
 horse-to-zebra setting). Two generators ``G: A -> B`` and ``F: B -> A`` are
 trained so that their outputs look like the other domain (two discriminators)
@@ -29,6 +32,7 @@ logits ``(N, 7, 7)``, one per overlapping patch.
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +43,9 @@ from coursekit.applications._common import (
     BatchSampler, adam, check_positive_float, check_same_shape, device_of, eval_mode,
 )
 from coursekit.checks import CourseKitError, check_int, check_images, check_nonnegative
+from coursekit.gan import (
+    discriminator_loss, discriminator_step, generator_step, non_saturating_generator_loss,
+)
 
 DOMAIN_KINDS = ("thicken", "invert", "edges")
 
@@ -212,8 +219,6 @@ def pix2pix_generator_loss(fake_logits: torch.Tensor, fake: torch.Tensor, target
     ``(N, ...)`` (every patch counts once); fake, target: ``(N, C, H, W)``;
     ``l1_weight`` = lambda >= 0 (100 in the paper). Returns a scalar.
     """
-    from coursekit.gan import non_saturating_generator_loss
-
     check_same_shape(fake, target, "fake", "target")
     lam = check_nonnegative(l1_weight, "l1_weight")
     adversarial = non_saturating_generator_loss(fake_logits.reshape(-1))
@@ -222,8 +227,6 @@ def pix2pix_generator_loss(fake_logits: torch.Tensor, fake: torch.Tensor, target
 
 def patch_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """The discriminator's loss over all patches: ``-mean log D(real) - mean log(1 - D(fake))``."""
-    from coursekit.gan import discriminator_loss
-
     return discriminator_loss(real_logits.reshape(-1), fake_logits.reshape(-1))
 
 
@@ -238,6 +241,18 @@ def cycle_consistency_loss(x: torch.Tensor, x_reconstructed: torch.Tensor) -> to
 
 
 # ====================================================================== training
+
+def patch_logits(discriminator: PatchDiscriminator, source: torch.Tensor | None = None):
+    """The patch discriminator as :mod:`coursekit.gan`'s step functions see it: ``candidate -> (N * P,)``.
+
+    Every one of the ``P`` patch logits counts as one example of the GAN losses (so the
+    losses average over images *and* patches); ``source`` (pix2pix) is the batch of
+    source images that a conditional discriminator sees beside each candidate.
+    """
+    if source is None:
+        return lambda candidate: discriminator(candidate).reshape(-1)
+    return lambda candidate: discriminator(candidate, source).reshape(-1)
+
 
 def _snapshotter(generator: nn.Module, history: dict, every: int, inputs: torch.Tensor | None):
     """A function ``snapshot(step)`` that stores ``G(inputs)`` in the history every ``every`` steps."""
@@ -255,16 +270,46 @@ def _snapshotter(generator: nn.Module, history: dict, every: int, inputs: torch.
     return snapshot
 
 
+def pix2pix_step(generator: nn.Module, discriminator: PatchDiscriminator, g_optimizer: torch.optim.Optimizer,
+                 d_optimizer: torch.optim.Optimizer, source: torch.Tensor, target: torch.Tensor,
+                 l1_weight: float = 100.0) -> dict[str, float]:
+    """One pix2pix training step on a batch of pairs ``(source, target)``, both ``(N, C, H, W)``.
+
+    First the discriminator, with G held fixed (:func:`coursekit.gan.discriminator_step`): real pairs
+    ``(x, y)`` against fake pairs ``(x, G(x))``, every patch's logit one example::
+
+        L_D = -mean log D(x, y) - mean log(1 - D(x, G(x)))
+
+    then the generator against the updated D (:func:`coursekit.gan.generator_step`, the L1 term as its
+    ``extra_loss``): :func:`pix2pix_generator_loss`, ``-mean log D(x, G(x)) + lambda * mean |G(x) - y|``.
+    Returns ``{"d_loss", "g_loss", "adversarial", "l1"}`` (floats).
+    """
+    lam = check_nonnegative(l1_weight, "l1_weight")
+    d_of_pair = patch_logits(discriminator, source)       # G's "noise" is the source image itself
+    d_stats = discriminator_step(generator, d_of_pair, d_optimizer, target, source)
+    l1 = {}
+
+    def weighted_l1(fake):  # pix2pix_generator_loss = the adversarial term + this
+        l1["value"] = l1_distance(fake, target)
+        return lam * l1["value"]
+
+    g_stats = generator_step(generator, d_of_pair, g_optimizer, source, extra_loss=weighted_l1)
+    return {"d_loss": d_stats["d_loss"], "g_loss": g_stats["g_loss"], "adversarial": g_stats["adversarial"],
+            "l1": l1["value"].item()}
+
+
 def train_pix2pix(generator: nn.Module, discriminator: PatchDiscriminator, source: torch.Tensor,
                   target: torch.Tensor, *, steps: int = 500, batch_size: int = 32, lr: float = 2e-4,
                   l1_weight: float = 100.0, seed: int = 0, progress: bool = True,
-                  snapshot_every: int = 0, snapshot_inputs: torch.Tensor | None = None) -> dict[str, list]:
+                  snapshot_every: int = 0, snapshot_inputs: torch.Tensor | None = None,
+                  step: Callable = pix2pix_step) -> dict[str, list]:
     """Train pix2pix on pairs ``(source, target)``, both ``(N, C, H, W)`` in [0, 1].
 
-    Each step: one discriminator update on ``(x, y)`` (real) vs ``(x, G(x))`` (fake),
-    then one generator update on :func:`pix2pix_generator_loss`. Adam (0.5, 0.999).
-    Returns the history ``{"step", "d_loss", "g_loss", "adversarial", "l1", "seconds",
-    "snapshots", "snapshot_steps"}``: every ``snapshot_every`` steps (0: never) the
+    Each training step is ``step(generator, discriminator, g_optimizer, d_optimizer, x, y, l1_weight)``
+    on a batch (:func:`pix2pix_step`, or yours: it returns at least ``{"d_loss", "g_loss"}``), with
+    Adam (0.5, 0.999) for both. Returns the history ``{"step", "d_loss", "g_loss", "l1", "seconds",
+    "snapshots", "snapshot_steps"}`` (``l1``: ``mean |G(x) - y|`` of the batch, as the step saw it or,
+    for a step that does not say, just after it); every ``snapshot_every`` steps (0: never) the
     generator's outputs on ``snapshot_inputs`` (CPU tensors; step 0 = untrained).
     Both models end in eval mode.
     """
@@ -279,7 +324,7 @@ def train_pix2pix(generator: nn.Module, discriminator: PatchDiscriminator, sourc
     sampler = BatchSampler(len(source), batch_size, rng)
     opt_g, opt_d = adam(generator.parameters(), lr), adam(discriminator.parameters(), lr)
     device = device_of(generator)
-    history: dict[str, list] = {"step": [], "d_loss": [], "g_loss": [], "adversarial": [], "l1": [],
+    history: dict[str, list] = {"step": [], "d_loss": [], "g_loss": [], "l1": [],
                                 "seconds": [], "snapshots": [], "snapshot_steps": []}
     snapshot = _snapshotter(generator, history, snapshot_every, snapshot_inputs)
     snapshot(0)
@@ -287,26 +332,18 @@ def train_pix2pix(generator: nn.Module, discriminator: PatchDiscriminator, sourc
     generator.train()
     discriminator.train()
     try:
-        for step in tqdm(range(1, steps + 1), desc="pix2pix", disable=not progress):
+        for number in tqdm(range(1, steps + 1), desc="pix2pix", disable=not progress):
             idx = sampler.next()
             x, y = source[idx].to(device), target[idx].to(device)
-            fake = generator(x)
-            d_loss = patch_discriminator_loss(discriminator(y, x), discriminator(fake.detach(), x))
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-            fake_logits = discriminator(fake, x)
-            g_loss = pix2pix_generator_loss(fake_logits, fake, y, l1_weight)
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-            history["step"].append(step)
-            history["d_loss"].append(d_loss.item())
-            history["g_loss"].append(g_loss.item())
-            history["l1"].append(l1_distance(fake.detach(), y).item())
-            history["adversarial"].append(g_loss.item() - l1_weight * history["l1"][-1])
+            stats = step(generator, discriminator, opt_g, opt_d, x, y, l1_weight)
+            if "l1" not in stats:
+                with torch.no_grad():
+                    stats = {**stats, "l1": float(l1_distance(generator(x), y))}
+            history["step"].append(number)
+            for key in ("d_loss", "g_loss", "l1"):
+                history[key].append(float(stats[key]))
             history["seconds"].append(time.perf_counter() - start)
-            snapshot(step)
+            snapshot(number)
     finally:
         generator.eval()
         discriminator.eval()
@@ -327,7 +364,9 @@ def train_cyclegan(cyclegan: CycleGAN, d_a: PatchDiscriminator, d_b: PatchDiscri
             + lambda_id  * (mean |G(b) - b| + mean |F(a) - a|)               identity (optional)
 
     and each discriminator descends the usual :func:`coursekit.gan.discriminator_loss`
-    (over patches). Returns ``{"step", "d_loss", "g_adversarial", "cycle", "seconds",
+    (over patches). Each step updates the discriminators first, then both generators
+    together (:func:`coursekit.gan.discriminator_step` / :func:`~coursekit.gan.generator_step`,
+    the rest of the objective passed as ``extra_loss``). Returns ``{"step", "d_loss", "g_adversarial", "cycle", "seconds",
     "snapshots", "snapshot_steps"}`` (snapshots: ``G(snapshot_inputs)`` every ``snapshot_every``
     steps, as in :func:`train_pix2pix`); the models end in eval mode.
     """
@@ -341,8 +380,6 @@ def train_cyclegan(cyclegan: CycleGAN, d_a: PatchDiscriminator, d_b: PatchDiscri
     lr = check_positive_float(lr, "lr")
     cycle_weight = check_nonnegative(cycle_weight, "cycle_weight")
     identity_weight = check_nonnegative(identity_weight, "identity_weight")
-    from coursekit.gan import non_saturating_generator_loss
-
     rng = torch.Generator().manual_seed(seed)
     sample_a, sample_b = BatchSampler(len(domain_a), batch_size, rng), BatchSampler(len(domain_b), batch_size, rng)
     g, f = cyclegan.g_ab, cyclegan.g_ba
@@ -359,27 +396,29 @@ def train_cyclegan(cyclegan: CycleGAN, d_a: PatchDiscriminator, d_b: PatchDiscri
     try:
         for step in tqdm(range(1, steps + 1), desc="CycleGAN", disable=not progress):
             a, b = domain_a[sample_a.next()].to(device), domain_b[sample_b.next()].to(device)
-            fake_b, fake_a = g(a), f(b)
-            # generators: fool both discriminators, and come back where they started
-            adversarial = (non_saturating_generator_loss(d_b(fake_b).reshape(-1))
-                           + non_saturating_generator_loss(d_a(fake_a).reshape(-1)))
-            cycle = cycle_consistency_loss(a, f(fake_b)) + cycle_consistency_loss(b, g(fake_a))
-            loss = adversarial + cycle_weight * cycle
-            if identity_weight:
-                loss = loss + identity_weight * (l1_distance(g(b), b) + l1_distance(f(a), a))
-            opt_g.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_g.step()
-            # discriminators: real images of their domain vs the (detached) translations
-            d_loss = (patch_discriminator_loss(d_a(a), d_a(fake_a.detach()))
-                      + patch_discriminator_loss(d_b(b), d_b(fake_b.detach())))
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
+            judge_a, judge_b = patch_logits(d_a), patch_logits(d_b)
+            # discriminators: real images of their domain vs translations into it (one optimiser,
+            # each step moves only the discriminator that received gradients)
+            d_loss = (discriminator_step(g, judge_b, opt_d, b, a)["d_loss"]
+                      + discriminator_step(f, judge_a, opt_d, a, b)["d_loss"])
+            cycle_terms = {}
+
+            def rest_of_objective(fake_b):
+                # G's step descends "fool D_B"; the rest of the CycleGAN objective rides along:
+                # fool D_A with F(b), and come back where you started (both round trips)
+                fake_a = f(b)
+                cycle_terms["adversarial_a"] = non_saturating_generator_loss(judge_a(fake_a))
+                cycle_terms["cycle"] = cycle_consistency_loss(a, f(fake_b)) + cycle_consistency_loss(b, g(fake_a))
+                loss = cycle_terms["adversarial_a"] + cycle_weight * cycle_terms["cycle"]
+                if identity_weight:
+                    loss = loss + identity_weight * (l1_distance(g(b), b) + l1_distance(f(a), a))
+                return loss
+
+            g_stats = generator_step(g, judge_b, opt_g, a, extra_loss=rest_of_objective)
             history["step"].append(step)
-            history["d_loss"].append(d_loss.item())
-            history["g_adversarial"].append(adversarial.item())
-            history["cycle"].append(cycle.item())
+            history["d_loss"].append(d_loss)
+            history["g_adversarial"].append(g_stats["adversarial"] + cycle_terms["adversarial_a"].item())
+            history["cycle"].append(cycle_terms["cycle"].item())
             history["seconds"].append(time.perf_counter() - start)
             snapshot(step)
     finally:

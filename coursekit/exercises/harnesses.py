@@ -269,3 +269,87 @@ def held_out_ring() -> torch.Tensor:
     from coursekit import data
 
     return data.toy_2d("ring", 500, seed=1)
+
+
+# ---- 06: one pix2pix training step (a discriminator update, then a generator update)
+
+def pix2pix_models(seed: int):
+    """A tiny U-Net generator and a conditional patch discriminator, initialised from ``seed``."""
+    from coursekit.applications import translation
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return translation.UNetGenerator(2), translation.PatchDiscriminator(2)
+
+
+@lru_cache(maxsize=None)
+def pix2pix_pairs() -> tuple[torch.Tensor, torch.Tensor]:
+    """Pairs (outline, digit) of 16 shipped test digits: the "edges -> digit" task of lecture 06."""
+    from coursekit.applications import translation
+    from coursekit.exercises import probes
+
+    digits = probes.digits(16)[0]
+    return translation.translate_domain(digits, "edges"), digits
+
+
+def two_pix2pix_steps(answer, seed: int, l1_weight: float) -> torch.Tensor:
+    """Fresh models from ``seed`` (SGD, lr 0.1 for both), two consecutive calls of the answer on two batches
+    of 4 pairs; everything they changed, as one tensor: [the losses of each call, backward passes into G
+    per parameter and call, G's weights, D's weights]."""
+    G, D = pix2pix_models(seed)
+    opt_g, opt_d = torch.optim.SGD(G.parameters(), lr=0.1), torch.optim.SGD(D.parameters(), lr=0.1)
+    source, target = pix2pix_pairs()
+    order = torch.randperm(len(source), generator=torch.Generator().manual_seed(2000 + seed))
+    calls, losses = [], []
+    hooks = [p.register_hook(lambda grad: calls.append(1)) for p in G.parameters()]
+    try:
+        for i in range(CALLS):
+            batch = order[4 * i:4 * i + 4]
+            losses.extend(check_losses(answer(G, D, opt_g, opt_d, source[batch], target[batch], l1_weight),
+                                       "my_pix2pix_step"))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    passes = len(calls) / (len(list(G.parameters())) * CALLS)
+    return torch.cat([torch.tensor([*losses, passes], dtype=torch.float64), flat(G), flat(D)])
+
+
+# ---- 07: from human-annotation CSV files to each annotator's accuracy and interval
+
+def annotation_files(answer, files: list, z: float) -> dict:
+    """Write the CSV texts ``files`` into a fresh folder (``0.csv``, ``1.csv``, ...), call the answer with
+    their paths and ``z``; its result as ``{annotator: (accuracy, low, high)}`` of floats."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="annotations_") as folder:
+        paths = []
+        for i, text in enumerate(files):
+            path = Path(folder) / f"{i}.csv"
+            path.write_text(text, encoding="utf-8")
+            paths.append(str(path))
+        out = answer(paths, z)
+    if not isinstance(out, dict):
+        raise AnswerFormError(f"my_accuracy_per_annotator must return a dict {{annotator: (accuracy, low, high)}}, "
+                              f"not {type(out).__name__}.")
+    result = {}
+    for name, value in dict.items(out):          # the base methods: a returned object cannot steer its conversion
+        if not isinstance(name, str):
+            raise AnswerFormError("The keys of the dict must be the annotators' names (strings, as in the CSV).")
+        if not isinstance(value, (tuple, list)) or len(value) != 3:
+            raise AnswerFormError("Each annotator's value must be a tuple (accuracy, low, high).")
+        result[str.__str__(name)] = tuple(_number(v) for v in (tuple.__iter__(value) if isinstance(value, tuple)
+                                                                 else list.__iter__(value)))
+    return result
+
+
+def _number(value) -> float:
+    from coursekit.exercises.runner import base_tensor
+
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(int.__int__(value))
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(base_tensor(value).double().reshape(()).tolist())
+    raise AnswerFormError("accuracy, low and high must be numbers (Python floats).")

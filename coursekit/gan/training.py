@@ -27,7 +27,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from coursekit.checks import CourseKitError, check_images, check_int, check_labels, check_positive_float
+from coursekit.checks import (
+    CourseKitError, check_images, check_int, check_labels, check_nonnegative, check_positive_float,
+)
 from coursekit.gan.losses import (
     check_real_label,
     discriminator_loss,
@@ -93,22 +95,41 @@ def critic_step(generator: nn.Module, critic: nn.Module, c_optimizer: torch.opti
 
 def generator_step(generator: nn.Module, discriminator: nn.Module,
                    g_optimizer: torch.optim.Optimizer, z: torch.Tensor, *,
-                   loss: str = "non_saturating", labels: torch.Tensor | None = None) -> dict:
+                   loss: str = "non_saturating", labels: torch.Tensor | None = None,
+                   extra_loss: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                   adversarial_weight: float = 1.0) -> dict:
     """One update of the generator; D is held fixed (only G's optimiser steps).
 
     Descends ``-mean log D(G(z))`` (``loss="non_saturating"``),
     ``mean log(1 - D(G(z)))`` (``loss="minimax"``) or ``-mean C(G(z))`` (``loss="wasserstein"``). The gradient flows back
     *through* D into G; D's parameters also receive gradients, which the next
     discriminator step clears before its own update. Returns ``{"g_loss"}``.
+
+    The GAN applications add a term of their own to the adversarial one::
+
+        L_G = adversarial_weight * L_adv(D(G(z)))  +  extra_loss(G(z))
+
+    (pix2pix: ``lambda * mean |G(x) - y|``; SRGAN: the content loss; CycleGAN: the
+    second direction and the cycle consistency). With ``extra_loss`` the result
+    also holds ``"adversarial"`` (``L_adv``, unweighted) and ``"extra"``.
     """
     generator_loss = get_generator_loss(loss)
     fake = generator(z) if labels is None else generator(z, labels)
     fake_logits = discriminator(fake) if labels is None else discriminator(fake, labels)
-    g_loss = generator_loss(fake_logits)
+    adversarial = generator_loss(fake_logits)
+    g_loss = adversarial
+    if extra_loss is not None or adversarial_weight != 1.0:
+        weight = check_nonnegative(adversarial_weight, "adversarial_weight")
+        extra = extra_loss(fake) if extra_loss is not None else torch.zeros((), device=fake.device)
+        if not isinstance(extra, torch.Tensor) or extra.dim() != 0:
+            raise CourseKitError("extra_loss(fake) must return a scalar tensor (the term added to G's loss).")
+        g_loss = weight * adversarial + extra
     g_optimizer.zero_grad(set_to_none=True)
     g_loss.backward()
     g_optimizer.step()
-    return {"g_loss": g_loss.item()}
+    if extra_loss is None:
+        return {"g_loss": g_loss.item()}
+    return {"g_loss": g_loss.item(), "adversarial": adversarial.item(), "extra": extra.item()}
 
 
 def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor, steps: int, k: int = 1,

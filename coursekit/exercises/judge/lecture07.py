@@ -1,4 +1,5 @@
-"""Registry entries for lecture 07 (evaluating GANs): Wilson bound, Inception Score, Fréchet distance.
+"""Registry entries for lecture 07 (evaluating GANs): Wilson bound, each annotator's accuracy and interval
+from annotation CSV files, Inception Score, Fréchet distance.
 
 How an exercise is declared and judged: :mod:`coursekit.exercises.judge.exercise` and
 docs/CONVENTIONS.md ("Exercise registry"). Listed in :data:`coursekit.exercises.judge.registry.LECTURES`.
@@ -9,7 +10,7 @@ import math
 
 import torch
 
-from coursekit.exercises import probes
+from coursekit.exercises import harnesses, probes
 from coursekit.exercises.judge.exercise import Exercise, Misconception
 
 ASSIGNMENT = "07_evaluating_gans"
@@ -70,13 +71,178 @@ EXERCISES.append(Exercise(
            "    return max(0.0, centre - half)"),
     fallback="The lower end is centre - half width with centre = (p + z^2/(2n)) / (1 + z^2/n) and "
     "half width = z / (1 + z^2/n) * sqrt(p(1-p)/n + z^2/(4n^2)), clipped at 0.",
-    forbidden=("coursekit.annotation.wilson_interval", "coursekit.annotation.annotation_summary",
+    forbidden=("coursekit.annotation.wilson_interval", "coursekit.annotation.wilson_lower",
+               "coursekit.annotation.annotation_summary", "coursekit.annotation.accuracy_per_annotator",
                "scipy.stats._binomtest", "statsmodels.stats.proportion"),
     returns="float", atol=1e-9,
 ))
 
 
-# ---- 07 exercise 2: the Inception Score from logits
+# ---- 07 exercise 2: each annotator's accuracy and Wilson interval, from annotation CSV files (the deep one)
+
+HEADER = "annotator,image_id,truth,answer,seconds"
+
+
+def _rows(annotator: str, outcomes: str, start: int = 0, spelling=("real", "fake")) -> list[str]:
+    """CSV lines for one annotator: ``outcomes`` is a string of R (right) / W (wrong), truths alternating;
+    the answers written as in ``spelling`` (a hand-edited file: 'Real', ' fake ', ...)."""
+    lines = []
+    for i, outcome in enumerate(outcomes):
+        truth = ("real", "fake")[(start + i) % 2]
+        answer = truth if outcome == "R" else ("fake" if truth == "real" else "real")
+        written = spelling[("real", "fake").index(answer)]
+        name = f'"{annotator}"' if "," in annotator else annotator
+        lines.append(f"{name},{truth}-{start + i},{truth},{written},{1.0 + 0.25 * i:.3f}")
+    return lines
+
+
+def _file(*blocks: list[str]) -> str:
+    return "\n".join([HEADER] + [line for block in blocks for line in block]) + "\n"
+
+
+def _annotation_cases(seed: int = 0):
+    g = torch.Generator().manual_seed(77 + 1000 * seed)          # seed: the per-submission probe seed
+
+    def outcomes(n: int, right: float) -> str:
+        return "".join("R" if float(u) < right else "W" for u in torch.rand(n, generator=g))
+
+    clean = [_file(_rows("ada", outcomes(40, 0.9))), _file(_rows("ben", outcomes(40, 0.7))),
+             _file(_rows("cy", outcomes(40, 0.55)))]
+    sessions = [_file(_rows("dee", outcomes(15, 0.6)), _rows("eli", "RRRRRRRRRR")),
+                _file(_rows("dee", outcomes(25, 0.6), start=15))]
+    messy = [_file(_rows("Smith, J.", outcomes(12, 0.75), spelling=("Real", " fake ")),
+                   _rows("fay", outcomes(9, 0.5), spelling=("REAL", "Fake")))
+             + "fay,real-99,real,real\n",                         # a row cut off by an interrupted session
+             _file(_rows("gus", "WWWWWW"))]
+    return [(clean, 1.96), (sessions, 1.96), (messy, 1.96), (clean[:1] + messy[1:], 2.576)]
+
+
+def _read(paths):
+    """(annotator, truth, answer) of every complete row, labels as written."""
+    import csv
+
+    rows = []
+    for path in paths:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            next(reader)
+            rows += [(r[0], r[2], r[3]) for r in reader if len(r) == 5]
+    return rows
+
+
+def _annotation_wrong(*, normalise=True, complete_only=True, header=False, interval="wilson", count="right",
+                      per_file=False):
+    """Each annotator's (accuracy, low, high), with one thing done the way students get it wrong."""
+    import csv
+
+    def wrong(paths, z=1.96):
+        counts = {}
+        for path in paths:
+            if per_file:
+                counts = {name: kn for name, kn in counts.items() if False}   # a fresh count for every file
+            with open(path, newline="", encoding="utf-8") as f:
+                reader = csv.reader(f)
+                if not header:
+                    next(reader)
+                for row in reader:
+                    if complete_only and len(row) != 5:
+                        continue
+                    if len(row) < 4:
+                        continue
+                    name, truth, answer = row[0], row[2], row[3]
+                    if normalise:
+                        truth, answer = truth.strip().lower(), answer.strip().lower()
+                    if count == "right":
+                        hit, counted = answer == truth, True
+                    elif count == "says real":
+                        hit, counted = answer == "real", True
+                    else:                                   # fooling rate: fakes judged real
+                        hit, counted = answer == "real" and truth == "fake", truth == "fake"
+                    k, n = counts.get(name, (0, 0))
+                    counts[name] = (k + hit, n + counted)
+        out = {}
+        for name, (k, n) in counts.items():
+            if n == 0:
+                continue
+            p = k / n
+            if interval == "wald":
+                half = z * math.sqrt(p * (1 - p) / n)
+                low, high = max(0.0, p - half), min(1.0, p + half)
+            else:
+                low = _wilson_lower_ref(k, n, z)
+                high = 1 - _wilson_lower_ref(n - k, n, z) if interval == "wilson" else min(1.0, 2 * p - low)
+            out[name] = (p, low, high)
+        return out
+    return wrong
+
+
+def _annotation_ref(paths, z=1.96):
+    import warnings
+
+    from coursekit import annotation
+
+    with warnings.catch_warnings():            # the skipped half-written row: expected here, not news
+        warnings.simplefilter("ignore")
+        return annotation.accuracy_per_annotator(paths, z)
+
+
+EXERCISES.append(Exercise(
+    assignment=ASSIGNMENT, exercise_id="ex-annotation-accuracy", function="my_accuracy_per_annotator",
+    title="Exercise 2 (each annotator's accuracy and interval, from the CSV files)", reference=_annotation_ref,
+    cases=_annotation_cases,
+    misconceptions=[
+        Misconception(name="header read as a row", wrong=_annotation_wrong(header=True), depth=0,
+                      hint="The first line of each file is the header (annotator,image_id,...): skip it, it is not "
+                      "an annotator's answer."),
+        Misconception(name="one file only", wrong=_annotation_wrong(per_file=True), depth=0,
+                      hint="Count over ALL the files together: one person may have answered in several sessions "
+                      "(several files), and their answers add up."),
+        Misconception(name="labels not normalised", wrong=_annotation_wrong(normalise=False),
+                      hint="Some files were edited by hand ('Real', ' fake '): compare the labels after .strip().lower()."),
+        Misconception(name="incomplete rows counted", wrong=_annotation_wrong(complete_only=False),
+                      hint="Skip a row that does not have all five fields: an interrupted session left it half written."),
+        Misconception(name="Wald interval", wrong=_annotation_wrong(interval="wald"),
+                      hint="Use the Wilson interval of Exercise 1 (low = the Wilson lower bound of k right of n, high = 1 - "
+                      "the lower bound of the n - k wrong ones), not p +- z sqrt(p(1-p)/n)."),
+        Misconception(name="symmetric interval", wrong=_annotation_wrong(interval="mirrored"),
+                      hint="The Wilson interval is not symmetric around k/n: its upper end is 1 - (the lower bound of the "
+                      "n - k WRONG answers), not k/n plus the distance down to the lower end."),
+        Misconception(name="fooling rate", wrong=_annotation_wrong(count="fooled"),
+                      hint="Accuracy counts every answer that equals the truth (real judged real AND fake judged fake), "
+                      "over all of the annotator's answers, not the share of fakes judged real."),
+        Misconception(name="share of 'real' answers", wrong=_annotation_wrong(count="says real"),
+                      hint="Accuracy counts answers that EQUAL the truth, not how often the annotator said 'real'."),
+    ],
+    hints=("Read every file with the csv module, skipping its header; keep, per annotator, how many answers they gave "
+           "and how many equal the truth (over all the files); then the share right and its Wilson interval.",
+           "Clean each row before counting: skip rows without five fields, and compare truth and answer after "
+           ".strip().lower(). With k right of n: accuracy k/n, low = my_wilson_lower(k, n, z), high = "
+           "1 - my_wilson_lower(n - k, n, z); return a dict mapping each name to that triple.",
+           "def my_accuracy_per_annotator(paths, z=1.96):\n"
+           "    counts = {}\n"
+           "    for path in paths:\n"
+           "        with open(path, newline=\"\") as f:\n"
+           "            reader = csv.reader(f)\n"
+           "            next(reader)                                  # the header\n"
+           "            for row in reader:\n"
+           "                if len(row) != 5:                         # half written: skip\n"
+           "                    continue\n"
+           "                name, truth, answer = row[0], row[2].strip().lower(), row[3].strip().lower()\n"
+           "                k, n = counts.get(name, (0, 0))\n"
+           "                counts[name] = (k + (answer == truth), n + 1)\n"
+           "    return {name: (k / n, my_wilson_lower(k, n, z), 1 - my_wilson_lower(n - k, n, z))\n"
+           "            for name, (k, n) in counts.items()}"),
+    fallback="Per annotator, over all files: k = answers equal to the truth (labels compared after .strip().lower(), "
+    "incomplete rows skipped), n = answers; return {name: (k/n, Wilson low, Wilson high)} (if you use my_wilson_lower, "
+    "check that Exercise 1 passes first).",
+    forbidden=("coursekit.annotation.read_annotations", "coursekit.annotation.annotation_summary",
+               "coursekit.annotation.accuracy_per_annotator", "coursekit.annotation._summarise",
+               "coursekit.annotation._validated_row"),
+    returns="any", atol=1e-9, harness=harnesses.annotation_files,
+))
+
+
+# ---- 07 exercise 3: the Inception Score from logits
 
 def _is_ref(logits):
     from coursekit import metrics
@@ -113,7 +279,7 @@ def _is_wrong(p_y_from="probabilities", reverse=False, exp=True, reduce="sum"):
 
 EXERCISES.append(Exercise(
     assignment=ASSIGNMENT, exercise_id="ex2-inception-score", function="my_inception_score",
-    title="Exercise 2 (the Inception Score)", reference=_is_ref, cases=_is_cases,
+    title="Exercise 3 (the Inception Score)", reference=_is_ref, cases=_is_cases,
     misconceptions=[
         Misconception(name="softmax of the mean logit", wrong=_is_wrong(p_y_from="logits"),
                       hint="p(y) is the average of the softmax PROBABILITIES over the images, not the softmax of the average logit."),
@@ -140,7 +306,7 @@ EXERCISES.append(Exercise(
 ))
 
 
-# ---- 07 exercise 3: the Fréchet distance between two feature sets
+# ---- 07 exercise 4: the Fréchet distance between two feature sets
 
 def _fd_ref(features_a, features_b):
     from coursekit import metrics
@@ -182,7 +348,7 @@ def _fd_wrong(axis="features", mean_term="squared", trace_term="eigvals", correc
 
 EXERCISES.append(Exercise(
     assignment=ASSIGNMENT, exercise_id="ex3-frechet", function="my_frechet_distance",
-    title="Exercise 3 (the Fréchet distance)", reference=_fd_ref, cases=_fd_cases,
+    title="Exercise 4 (the Fréchet distance)", reference=_fd_ref, cases=_fd_cases,
     misconceptions=[
         Misconception(name="covariance over the wrong axis", wrong=_fd_wrong(axis="images"),
                       hint="The covariances must be (d, d), between the FEATURES: torch.cov treats rows as variables, "
