@@ -55,8 +55,11 @@ _TITLE = re.compile(r"^#\s+(.+)$", re.MULTILINE)
 # its STIX web fonts need (the accessibility extensions, the SVG output and translations are left out).
 _MATHJAX_SKIP = ("extensions/a11y", "jax/output/SVG", "localization")
 _MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
+# MathJax_Blank (HTML-CSS's font-loading probe) names url('about:blank') by default: a failed request
+# on every page; a local() name gives the same "not loaded" answer without asking for anything.
 _MATHJAX_FONTS = """<script type="text/x-mathjax-config">
-MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], preferredFont: null, imageFont: null, webFont: "STIX-Web"},
+MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], preferredFont: null, imageFont: null, webFont: "STIX-Web",
+                                 styles: {"@font-face": {"font-family": "MathJax_Blank", src: "local('MathJax_Blank')"}}},
                     menuSettings: {zoom: "None"}});
 </script>
 """
