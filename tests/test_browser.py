@@ -317,6 +317,7 @@ def test_widgets_fit_a_laptop_screen_and_react_in_jupyterlab(lab, browser, lectu
             else:
                 actions.append(_interact(page, area, name, i))
             page.screenshot(path=str(ARTEFACTS / f"{name}_widget{i}_after.png"))
+            area.screenshot(path=str(ARTEFACTS / f"{name}_widget{i}_area.png"))   # the widget alone (README)
         print(f"{name}: " + "; ".join(actions))
     finally:
         page.close()
