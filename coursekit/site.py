@@ -55,8 +55,11 @@ _TITLE = re.compile(r"^#\s+(.+)$", re.MULTILINE)
 # its STIX web fonts need (the accessibility extensions, the SVG output and translations are left out).
 _MATHJAX_SKIP = ("extensions/a11y", "jax/output/SVG", "localization")
 _MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
+# MathJax_Blank (HTML-CSS's font-loading probe) names url('about:blank') by default: a failed request
+# on every page; a local() name gives the same "not loaded" answer without asking for anything.
 _MATHJAX_FONTS = """<script type="text/x-mathjax-config">
-MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], preferredFont: null, imageFont: null, webFont: "STIX-Web"},
+MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], preferredFont: null, imageFont: null, webFont: "STIX-Web",
+                                 styles: {"@font-face": {"font-family": "MathJax_Blank", src: "local('MathJax_Blank')"}}},
                     menuSettings: {zoom: "None"}});
 </script>
 """
@@ -115,9 +118,10 @@ def static_outputs(nb) -> None:
 def sliders(nb, out: Path, folder: str, key: str) -> int:
     """Put each explorer's pre-rendered frames in place of its static figure and caption (in place).
 
-    ``coursekit.widgets.show`` emitted, in a site run, the static figure and the caption (both marked
+    ``coursekit.widgets.show`` emitted, in a site run, the static figure and its caption (both marked
     ``STATIC_MARK``) and then a frames bundle; the bundle becomes an HTML slider (frames written as
-    PNG files in ``out/folder``) that carries the caption. Returns the number of sliders.
+    PNG files in ``out/folder``). The caption describes the static figure, so it goes with it.
+    Returns the number of sliders.
     """
     import nbformat
 
@@ -135,21 +139,12 @@ def sliders(nb, out: Path, folder: str, key: str) -> int:
             if widgets.FRAMES_MIME in data:
                 bundle = data[widgets.FRAMES_MIME]
                 frames = widgets.Frames.from_json(bundle)
-                caption = _markdown_html(bundle.get("caption", ""))
-                markup = site_html.frames_html(frames, folder, out, f"{key}_c{c}_{count}", caption)
+                markup = site_html.frames_html(frames, folder, out, f"{key}_c{c}_{count}")
                 output = nbformat.v4.new_output("display_data", data={"text/html": markup})
                 count += 1
             kept.append(output)
         cell.outputs = kept
     return count
-
-
-def _markdown_html(text: str) -> str:
-    if not text:
-        return ""
-    from nbconvert.filters.markdown import markdown2html_mistune
-
-    return markdown2html_mistune(text)
 
 
 def rewrite_links(nb, pages: dict[str, str]) -> None:

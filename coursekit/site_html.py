@@ -21,6 +21,7 @@ ASSETS = ("site.css", "site.js")
 _HEADING = re.compile(r"<h([1-3]) id=\"([^\"]+)\"[^>]*>(.*?)</h\1>", re.S)
 _TAG = re.compile(r"<[^>]+>")
 _SKIP_BLOCKS = re.compile(r"<(script|style)\b.*?</\1>", re.S | re.I)
+_CODE_INPUT = re.compile(r"<div class=\"highlight[^\"]*\">\s*<pre>.*?</pre>\s*</div>", re.S)   # code cells' source
 SECTION_CHARS = 4000   # the text of one section kept in the search index
 
 
@@ -63,13 +64,14 @@ def toc_html(entries: Sequence[tuple[int, str, str]], *, references: bool = Fals
 
 
 def sections(body: str) -> list[dict]:
-    """The page cut at its headings: ``{"anchor", "section", "text"}`` per heading (for the search)."""
+    """The page cut at its headings: ``{"anchor", "section", "text"}`` per heading (for the search):
+    the prose and the outputs, not the code cells' source."""
     found = []
     matches = list(_HEADING.finditer(body))
     for i, match in enumerate(matches):
         end = matches[i + 1].start() if i + 1 < len(matches) else len(body)
-        found.append({"anchor": match.group(2), "section": _text(match.group(3)),
-                      "text": _text(body[match.end():end])[:SECTION_CHARS]})
+        text = _text(_CODE_INPUT.sub(" ", body[match.end():end]))
+        found.append({"anchor": match.group(2), "section": _text(match.group(3)), "text": text[:SECTION_CHARS]})
     return found
 
 
@@ -169,7 +171,7 @@ def lecture_page(page: str, info: PageInfo, pages: Sequence[PageInfo], i: int) -
     return head + nav_html(pages, i, footer=True) + "\n" + sep + tail
 
 
-def frames_html(frames, folder: str, out: Path, key: str, caption_html: str = "") -> str:
+def frames_html(frames, folder: str, out: Path, key: str) -> str:
     """Write ``frames`` (a :class:`coursekit.widgets.Frames`) as PNG files in ``out/folder``; return
     the slider's HTML (an image and an HTML range input; assets/site.js swaps the image)."""
     (out / folder).mkdir(parents=True, exist_ok=True)
@@ -184,8 +186,8 @@ def frames_html(frames, folder: str, out: Path, key: str, caption_html: str = ""
             f"<img src='{names[frames.start]}' alt='the explorer at {label} = {html.escape(frames.values[frames.start])}'>"
             f"<label>{label} <input type='range' min='0' max='{len(names) - 1}' step='1' value='{frames.start}' "
             f"aria-label='{label}' disabled> <output>{html.escape(frames.values[frames.start])}</output></label>"
-            f"<figcaption>Move the slider: {len(names)} pre-rendered frames (no kernel needed). {caption_html}"
-            f"</figcaption></figure>")
+            f"<figcaption>The explorer, pre-rendered at {len(names)} values of {label}: move the slider "
+            f"(no kernel needed).</figcaption></figure>")
 
 
 def _page(title: str, body: str) -> str:

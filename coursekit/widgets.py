@@ -162,13 +162,11 @@ def _in_ipython() -> bool:
     return get_ipython() is not None
 
 
-def frames_bundle(frames: Frames, caption: str | None = None) -> dict:
+def frames_bundle(frames: Frames) -> dict:
     """The display bundle that carries pre-rendered frames to the static site (and a text fallback)."""
-    data = frames.to_json()
-    data["caption"] = caption or ""
     text = (f"[{len(frames.values)} pre-rendered frames of a slider over {frames.label}: "
             "the course site shows them with a slider]")
-    return {FRAMES_MIME: data, "text/plain": text}
+    return {FRAMES_MIME: frames.to_json(), "text/plain": text}
 
 
 def show(explorer, *, caption: str | None = None, **static_kwargs):
@@ -195,7 +193,7 @@ def show(explorer, *, caption: str | None = None, **static_kwargs):
     if caption:
         display(Markdown(caption), metadata=STATIC_MARK)
     if os.environ.get(SITE_FRAMES_ENV, "").strip() not in ("", "0") and hasattr(explorer, "frames"):
-        display(frames_bundle(explorer.frames(), caption), raw=True)
+        display(frames_bundle(explorer.frames()), raw=True)
     return fig
 
 

@@ -66,7 +66,7 @@
         var item = document.createElement("li");
         var link = document.createElement("a");
         link.href = entry.page + (entry.anchor ? "#" + entry.anchor : "");
-        link.textContent = entry.title + " — " + entry.section;
+        link.textContent = entry.section === entry.title ? entry.title : entry.title + " — " + entry.section;
         var text = document.createElement("div");
         text.className = "ck-snippet";
         text.textContent = snippet(entry.text, terms(input.value)[0]);
