@@ -39,9 +39,8 @@ MISTAKES = {
          "return x + eps * direction * torch.sign(w)"),
         # Margin without the biases.
         ("ex3-min-flip", "margin = (W[y] - W[t]) @ x + (b[y] - b[t])", "margin = (W[y] - W[t]) @ x"),
-        # eps * ||w||_1 as an L1 penalty beside the loss instead of inside it (regularisation, not robustness).
-        ("ex-robust-logistic", "margin = s * (x @ w + b) - eps * w.abs().sum()", "margin = s * (x @ w + b)"),
-        ("ex-robust-logistic", "loss = F.softplus(-margin).mean()", "loss = F.softplus(-margin).mean() + eps * w.abs().sum()"),
+        # The L2 norm of w in the robust margin: an L-infinity attack lowers it by eps * ||w||_1.
+        ("ex-robust-logistic", "margin = s * (x @ w + b) - eps * w.abs().sum()", "margin = s * (x @ w + b) - eps * w.norm()"),
     ],
     "03_defenses_transferability": [
         # The bypass loss with the wrong sign on the classifier term (it helps the classifier).
