@@ -70,8 +70,16 @@ def install_dirs() -> tuple:
 
 
 def code_file(obj) -> str | None:
-    """The file a plain Python function (or bound method) was written in; None for anything else."""
-    fn = getattr(obj, "__func__", obj)
+    """The file a plain Python function (or bound method) was written in; None for anything else.
+
+    Any attribute lookup may run a library's code and fail with any exception: torch's lazy modules
+    (``torch.onnx``'s ``onnx``) import on first access, ``torch.classes`` raises RuntimeError. Such an
+    object is not the notebook's function, and the guard must go on (a guard that raises is read as
+    removed, and every later test cell fails as tampering)."""
+    try:
+        fn = getattr(obj, "__func__", obj)
+    except Exception:
+        return None
     code = getattr(fn, "__code__", None) if isinstance(fn, types.FunctionType) else None
     return code.co_filename if code is not None else None
 
@@ -185,9 +193,12 @@ class Guard:
         package = module.rsplit(".", 1)[0] if "." in module else module
         for name, mod in list(sys.modules.items()):
             if name != module and (name == package or name.startswith(package + ".")):
-                value = getattr(mod, attr, MISSING) if isinstance(mod, types.ModuleType) else MISSING
-                if value is not MISSING and callable(value) and not self.notebook_code(value):
-                    return value
+                try:        # a module's __getattr__ may import (and fail): not the original then
+                    value = getattr(mod, attr, MISSING) if isinstance(mod, types.ModuleType) else MISSING
+                    if value is not MISSING and callable(value) and not self.notebook_code(value):
+                        return value
+                except Exception:
+                    continue
         return MISSING
 
     def _restore_sys(self, changed):
