@@ -222,6 +222,8 @@ EXERCISES.append(Exercise(
            ".strip().lower(). With k right of n: accuracy k/n, low = my_wilson_lower(k, n, z), high = "
            "1 - my_wilson_lower(n - k, n, z); return a dict mapping each name to that triple.",
            "def my_accuracy_per_annotator(paths, z=1.96):\n"
+           "    import csv\n"
+           "\n"
            "    counts = {}\n"
            "    for path in paths:\n"
            "        with open(path, newline=\"\") as f:\n"
@@ -233,8 +235,13 @@ EXERCISES.append(Exercise(
            "                name, truth, answer = row[0], row[2].strip().lower(), row[3].strip().lower()\n"
            "                k, n = counts.get(name, (0, 0))\n"
            "                counts[name] = (k + (answer == truth), n + 1)\n"
-           "    return {name: (k / n, my_wilson_lower(k, n, z), 1 - my_wilson_lower(n - k, n, z))\n"
-           "            for name, (k, n) in counts.items()}"),
+           "    result = {}\n"
+           "    for name, (k, n) in counts.items():\n"
+           "        p = k / n\n"
+           "        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)\n"
+           "        half = z / (1 + z**2 / n) * (p * (1 - p) / n + z**2 / (4 * n**2)) ** 0.5\n"
+           "        result[name] = (p, max(0.0, centre - half), min(1.0, centre + half))\n"
+           "    return result"),
     fallback="Per annotator, over all files: k = answers equal to the truth (labels compared after .strip().lower(), "
     "incomplete rows skipped), n = answers; return {name: (k/n, Wilson low, Wilson high)} (if you use my_wilson_lower, "
     "check that Exercise 1 passes first).",
