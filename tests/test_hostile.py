@@ -276,6 +276,10 @@ def test_static_scan_accepts_names_of_a_scope_of_their_own(src):
     "            torch.nn.init.normal_(m.weight, 0.0, 0.02)\n",
     # reproducibility settings
     "torch.backends.cudnn.deterministic = True\ntorch.backends.cudnn.benchmark = False\n",
+    # the Fréchet distance written with scipy's matrix square root (pytorch-fid's recipe, typed out)
+    "from scipy import linalg\n\ndef my_frechet_distance(a, b):\n    mu = a.mean(0) - b.mean(0)\n"
+    "    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)\n    root = linalg.sqrtm(s_a @ s_b).real\n"
+    "    return float(mu @ mu + np.trace(s_a + s_b - 2 * root))\n",
     # prose in a docstring
     "def fit(x):\n    \"\"\"Written so that it also passes the hidden tests (nbgrader runs them).\"\"\"\n    return x\n",
 ])
@@ -286,6 +290,8 @@ def test_static_scan_accepts_ordinary_torch_and_prose(src):
 @pytest.mark.parametrize("src,words", [
     ("import sys\nsys.modules['numpy'].allclose = None\n", "sys.modules"),
     ("import sys\nmods = sys.modules\n", "sys.modules"),
+    ("from cleanfid import fid\n", "cleanfid"),
+    ("from pytorch_fid.fid_score import calculate_frechet_distance\n", "pytorch_fid"),
     ("torch.backends.cudnn.deterministic = print\n", "replaces torch.backends"),
     ("torch.backends.mps.is_available = True\n", "replaces torch.backends"),
     ("np.testing.assert_allclose = True\n", "replaces np.testing"),

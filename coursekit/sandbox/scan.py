@@ -154,10 +154,12 @@ _SHORTCUT_MODULES = {"torchattacks": "adversarial attacks", "art": "adversarial 
                      "foolbox": "adversarial attacks", "cleverhans": "adversarial attacks",
                      "advertorch": "adversarial attacks", "pytorch_fid": "the Fréchet distance",
                      "torchmetrics": "FID, IS and other GAN metrics", "torch_fidelity": "FID, IS and KID",
+                     "cleanfid": "the Fréchet distance",
                      "prdc": "precision, recall, density and coverage", "statsmodels": "confidence intervals"}
 _SHORTCUT_NAMES = {"binomtest": "the binomial test (scipy)", "binom_test": "the binomial test (scipy)",
-                   "proportion_confint": "confidence intervals (statsmodels)",
-                   "sqrtm": "the matrix square root of the Fréchet distance (scipy)"}
+                   "proportion_confint": "confidence intervals (statsmodels)"}
+# (scipy.linalg.sqrtm is a matrix function like torch.linalg.eigvals, not a Fréchet distance: the engine's
+# shortcut list for that exercise, coursekit/exercises/judge/lecture07.py, does not name it either.)
 # Special methods that let an answer object decide comparisons and conversions for itself.
 _ALWAYS_LYING = {"__torch_function__", "__torch_dispatch__", "__array_function__", "__array_ufunc__",
                  "__array_wrap__", "__array_finalize__", "__array_priority__"}
