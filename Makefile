@@ -28,7 +28,7 @@ budgets: $(STAMP)          ## every lecture in default (learner) mode, timed aga
 	$(VENV)/bin/python benchmarks/bench_notebooks.py --mode default --report-budgets --out build/notebook_budgets_full.md
 
 notebooks-all-modes: $(STAMP)  ## every lecture, fast AND default budgets, embedded digits AND the mirror; claims listed (fails on errors)
-	$(VENV)/bin/python benchmarks/bench_notebooks.py --mode both --data both --report-budgets --out build/notebooks_all_modes.md
+	$(VENV)/bin/python benchmarks/bench_notebooks.py --mode both --data both --jobs 2 --report-budgets --out build/notebooks_all_modes.md
 
 wheel: $(STAMP)            ## dist/coursekit-*.whl: the package with its weights and digits (for Colab or pip)
 	$(VENV)/bin/pip wheel --no-deps --no-build-isolation -w dist .
