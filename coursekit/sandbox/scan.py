@@ -122,12 +122,33 @@ _COURSE_WORDS = ("gradebook", "solutions/", "solutions\\", "submitted/", "autogr
                  "BEGIN HIDDEN", ".ipynb", "bands.json", "exercises/judge", "COURSEKIT_GRADING_CHANNEL")
 
 
+def _local_bindings(tree) -> set[int]:
+    """ids of the name bindings (``ast.Name`` stores, nested ``def``/``class``) that are local to a function
+    or class body, so not the notebook's names; a name the function declares ``global`` or ``nonlocal`` is
+    not local."""
+    local: set[int] = set()
+    for scope in ast.walk(tree):
+        if not isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        body = scope.body if isinstance(scope.body, list) else [scope.body]
+        shared = {n for node in body for sub in ast.walk(node) if isinstance(sub, (ast.Global, ast.Nonlocal))
+                  for n in sub.names}
+        for node in body:
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store) and sub.id not in shared:
+                    local.add(id(sub))
+                elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and sub.name not in shared:
+                    local.add(id(sub))
+    return local
+
+
 class _Scan:
     """The rules, one method each; ``flag`` keeps one finding per (cell, message)."""
 
     def __init__(self, *, module_aliases: set[str], protected_names: set[str], builtin_names: set[str]):
         self.modules, self.protected, self.builtins = set(module_aliases), protected_names, builtin_names
         self.found: list[dict] = []
+        self.local: set[int] = set()     # ids of bindings local to a function or class (set per cell)
 
     def flag(self, where: str, msg: str) -> None:
         if not any(f["where"] == where and f["message"] == msg for f in self.found):
@@ -137,6 +158,7 @@ class _Scan:
         for node in ast.walk(tree):     # the student's own imports are modules too (import coursekit.x as e)
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 self.modules |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        self.local = _local_bindings(tree)
         for node in ast.walk(tree):
             for rule in (self.patches, self.names, self.reach, self.ipython, self.generated_code, self.strings,
                          self.imports, self.processes, self.lying_classes):
@@ -176,6 +198,8 @@ class _Scan:
     def names(self, node, tree):
         """Redefinitions of what the instructor's cells define and of builtins the tests use."""
         out = []
+        if id(node) in self.local:      # a function's own local (``b = ...`` in a solution) rebinds nothing
+            return out
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             if node.id in self.protected:
                 out.append(f"redefines {node.id!r}, which the instructor's cells define and the tests use "
