@@ -58,7 +58,7 @@ MISTAKES = {
         # The saturating (minimax) cost mean log(1 - D(G(z))) instead of -mean log D(G(z)).
         ("ex3-ns-loss", "return F.softplus(-fake_logits).mean()", "return -F.softplus(fake_logits).mean()"),
         # ReLU between D's layers instead of LeakyReLU(0.2): right shapes and logits, another discriminator.
-        ("ex4-ring-networks", "nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),", "nn.Linear(hidden, hidden), nn.ReLU(),"),
+        ("ex4-ring-networks", "nn.LeakyReLU(0.2)", "nn.ReLU()"),
     ],
     "05_gan_training_tips": [
         # Fakes not detached in the discriminator steps: D's loss sends gradients into G.
@@ -72,10 +72,7 @@ MISTAKES = {
     "06_gan_applications": [
         # The discriminator called D(source, candidate) instead of D(candidate, source): the losses look as
         # they should at the start (public checks pass), but D judges the wrong pairs.
-        ("ex-pix2pix-step", "real_logits = discriminator(target, source)", "real_logits = discriminator(source, target)"),
-        ("ex-pix2pix-step", "fake_logits = discriminator(fake.detach(), source)",
-         "fake_logits = discriminator(source, fake.detach())"),
-        ("ex-pix2pix-step", "fake_logits = discriminator(fake, source)", "fake_logits = discriminator(source, fake)"),
+        ("ex-pix2pix-step", "return discriminator(candidate, source)", "return discriminator(source, candidate)"),
         # A squared error instead of the L1 round-trip error of CycleGAN.
         ("ex1-cycle-loss", "return (x_reconstructed - x).abs().mean()", "return (x_reconstructed - x).pow(2).mean()"),
         # 20 log10 (the amplitude form) applied to the MSE: every PSNR doubles.
@@ -86,8 +83,8 @@ MISTAKES = {
     ],
     "07_evaluating_gans": [
         # The textbook (Wald) interval p +- z sqrt(p(1-p)/n) instead of Wilson's: plausible in the middle.
-        ("ex-annotation-accuracy", "(k / n, my_wilson_lower(k, n, z), 1 - my_wilson_lower(n - k, n, z))",
-         "(k / n, k / n - z * (k / n * (1 - k / n) / n) ** 0.5, k / n + z * (k / n * (1 - k / n) / n) ** 0.5)"),
+        ("ex-annotation-accuracy", "result[name] = (p, max(0.0, centre - half), min(1.0, centre + half))",
+         "result[name] = (p, max(0.0, p - z * (p * (1 - p) / n) ** 0.5), min(1.0, p + z * (p * (1 - p) / n) ** 0.5))"),
         # Wilson bound without the z^2/(4n^2) term: fine in the middle, wrong at k = 0 or n.
         ("ex1-wilson", "(p * (1 - p) / n + z**2 / (4 * n**2)) ** 0.5", "(p * (1 - p) / n) ** 0.5"),
         # p(y) as the softmax of the mean logit instead of the mean of the softmax probabilities.

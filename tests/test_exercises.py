@@ -35,12 +35,10 @@ def released_notebook(assignment):
 
 def define(source: str, name: str, earlier: dict | None = None):
     """Run an answer cell's source the way a notebook would and return the function it defines.
-    ``earlier``: {grade id: source} of the notebook's other answers, run first (an answer may call an
-    earlier one, as 07's accuracy per annotator calls my_wilson_lower)."""
-    import csv  # noqa: PLC0415  (07's notebook imports it for its answers)
-
-    namespace = {"torch": torch, "F": F, "attacks": attacks, "defenses": defenses, "linear": linear,
-                 "transfer": transfer, "zoo": zoo, "gan": gan, "csv": csv}
+    ``earlier``: {grade id: source} of the notebook's other answers, run first (in the notebook an
+    answer may call another one)."""
+    namespace = {"torch": torch, "nn": torch.nn, "F": F, "attacks": attacks, "defenses": defenses, "linear": linear,
+                 "transfer": transfer, "zoo": zoo, "gan": gan}
     for grade_id, other in (earlier or {}).items():
         exec(compile(other, f"<answer {grade_id}>", "exec"), namespace)
     exec(compile(source, f"<answer {name}>", "exec"), namespace)

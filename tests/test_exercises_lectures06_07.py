@@ -110,8 +110,15 @@ def test_a_pix2pix_step_that_never_reaches_g_is_named():
 
 # ---------------------------------------------------------------- 07: accuracy per annotator from CSV files
 
+def wilson_lower(k, n, z=1.96):
+    """Exercise 1's answer, as a student would have written it (the library's Wilson bound is a shortcut here)."""
+    p = k / n
+    centre, half = p + z * z / (2 * n), z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+    return max(0.0, (centre - half) / (1 + z * z / n))
+
+
 def accuracy_with_dictreader(paths, z=1.96):
-    """csv.DictReader, collections.Counter, and coursekit's wilson_interval for the interval."""
+    """csv.DictReader, collections.Counter, and Exercise 1's Wilson bound for both ends of the interval."""
     from collections import Counter
 
     right, answers = Counter(), Counter()
@@ -122,7 +129,8 @@ def accuracy_with_dictreader(paths, z=1.96):
                     continue
                 answers[row["annotator"]] += 1
                 right[row["annotator"]] += row["truth"].strip().lower() == row["answer"].strip().lower()
-    return {name: (right[name] / n, *annotation.wilson_interval(right[name], n, z)) for name, n in answers.items()}
+    return {name: (right[name] / n, wilson_lower(right[name], n, z), 1 - wilson_lower(n - right[name], n, z))
+            for name, n in answers.items()}
 
 
 def accuracy_with_lists(paths, z=1.96):
@@ -142,6 +150,14 @@ def accuracy_with_lists(paths, z=1.96):
     return result
 
 
+def _counts(paths):
+    """{annotator: (accuracy, n)} of the complete rows (a helper for the shortcut answers below)."""
+    return {name: (acc, n) for name, (acc, n) in
+            ((name, (triple[0], sum(1 for path in paths for r in csv.reader(open(path, newline=""))
+                                    if len(r) == 5 and r[0] == name)))
+             for name, triple in accuracy_with_lists(paths).items())}
+
+
 @pytest.mark.parametrize("answer", [accuracy_with_dictreader, accuracy_with_lists])
 def test_other_correct_annotation_readers_are_accepted(answer):
     result = judged("ex-annotation-accuracy", answer)
@@ -156,6 +172,22 @@ def test_annotation_shortcuts_and_forms_are_named():
         summary = annotation.annotation_summary(annotation.read_annotations(paths), z)["per_annotator"]
         return {name: (s["accuracy"], *s["accuracy_ci"]) for name, s in summary.items()}
     assert judged("ex-annotation-accuracy", with_the_reader).kind == "shortcut"
+
+    def library_wilson(paths, z=1.96):                 # the counting by hand, the interval from coursekit
+        return {name: (acc, *annotation.wilson_interval(round(acc * n), n, z))
+                for name, (acc, n) in _counts(paths).items()}
+    assert judged("ex-annotation-accuracy", library_wilson).kind == "shortcut"
+
+    def scipy_wilson(paths, z=1.96):                   # scipy's binomial test has a Wilson interval too
+        from scipy.stats import binomtest, norm
+
+        out = {}
+        for name, (acc, n) in _counts(paths).items():
+            ci = binomtest(round(acc * n), n).proportion_ci(confidence_level=2 * norm.cdf(z) - 1, method="wilson")
+            out[name] = (acc, float(ci.low), float(ci.high))
+        return out
+    result = judged("ex-annotation-accuracy", scipy_wilson)
+    assert result.kind == "shortcut" and "scipy" in result.message, result.message
 
     def a_list(paths, z=1.96):
         return list(accuracy_with_dictreader(paths, z).items())

@@ -87,7 +87,7 @@ def code_file(obj) -> str | None:
 class Guard:
     """Snapshot at creation; restore and report before each test cell."""
 
-    def __init__(self, nonce: str, preload, roots, student_names, cell_file: str = ""):
+    def __init__(self, *, nonce: str, preload, roots, student_names, cell_file: str = ""):
         from IPython import get_ipython
 
         for name in preload:
@@ -227,7 +227,7 @@ class Guard:
             del bd[k]
             changed.append("builtins." + k)
 
-    def _put_back(self, saved: dict, d, put, label: str, changed: list) -> None:
+    def _put_back(self, saved: dict, d, put, *, label: str, changed: list) -> None:
         """Restore the saved callables of one namespace ``d`` with ``put(name, value)``."""
         for k, v in list(saved.items()):
             cur = d.get(k, MISSING)
@@ -248,12 +248,13 @@ class Guard:
                 sys.modules[name] = mod
                 changed.append("sys.modules[%r]" % name)
             d = vars(mod)
-            self._put_back(saved, d, d.__setitem__, name + ".", changed)
+            self._put_back(saved, d, d.__setitem__, label=name + ".", changed=changed)
 
     def _restore_classes(self, changed):
         for cls, saved in self.class_state.items():
             d = vars(cls)
-            self._put_back(saved, d, lambda k, v, cls=cls: setattr(cls, k, v), cls.__name__ + ".", changed)
+            self._put_back(saved, d, lambda k, v, cls=cls: setattr(cls, k, v), label=cls.__name__ + ".",
+                           changed=changed)
             for k in [k for k in d if k not in saved]:
                 try:
                     if callable(d[k]):
@@ -365,6 +366,7 @@ class Guard:
         self.report(changed=[])
 
 
-def make_guard(nonce: str, preload, roots, student_names) -> Guard:
+def make_guard(*, nonce: str, preload, roots, student_names) -> Guard:
     """The guard of one notebook run (call once, from the setup cell, before the first student cell)."""
-    return Guard(nonce, preload, roots, student_names, cell_file=sys._getframe(1).f_code.co_filename)
+    return Guard(nonce=nonce, preload=preload, roots=roots, student_names=student_names,
+                 cell_file=sys._getframe(1).f_code.co_filename)

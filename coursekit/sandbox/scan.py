@@ -54,6 +54,54 @@ def _bound_names(tree) -> set[str]:
     return names
 
 
+def _module_bindings(tree) -> set[int]:
+    """ids of the nodes that bind a name of the notebook's namespace (the module scope).
+
+    A function's parameters and locals, a comprehension's variables and a class body's attributes
+    live in scopes of their own and never rebind what the instructor's cells define; a ``global``
+    declaration (or a walrus in a module-level comprehension) does reach the module scope.
+    """
+    found: set[int] = set()
+
+    def visit(node, *, module: bool, declared: frozenset) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if module or node.name in declared:
+                found.add(id(node))
+            for sub in node.decorator_list + getattr(node, "bases", []) + getattr(node, "keywords", []):
+                visit(sub, module=module, declared=declared)
+            if not isinstance(node, ast.ClassDef):
+                for default in node.args.defaults + [d for d in node.args.kw_defaults if d is not None]:
+                    visit(default, module=module, declared=declared)
+            inner = frozenset(n for g in ast.walk(node) if isinstance(g, ast.Global) for n in g.names)
+            for sub in node.body:
+                visit(sub, module=False, declared=inner)
+            return
+        if isinstance(node, ast.Lambda):
+            return                                             # its parameters are its own
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            for sub in ast.walk(node):                         # only a walrus leaks out of a comprehension
+                if isinstance(sub, ast.NamedExpr) and (module or sub.target.id in declared):
+                    found.add(id(sub.target))
+            return
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            if module or node.id in declared:
+                found.add(id(node))
+        for sub in ast.iter_child_nodes(node):
+            visit(sub, module=module, declared=declared)
+
+    visit(tree, module=True, declared=frozenset())
+    return found
+
+
+def _builtin_exception(name: str) -> bool:
+    """A builtin exception class (AssertionError, ValueError, ...): the checks raise and catch them;
+    a student's own ``class ShapeError(ValueError)`` is not one."""
+    import builtins
+
+    obj = getattr(builtins, name, None)
+    return isinstance(obj, type) and issubclass(obj, BaseException)
+
+
 def _parse(src: str):
     try:
         return ast.parse(_python_source(src))
@@ -106,10 +154,12 @@ _SHORTCUT_MODULES = {"torchattacks": "adversarial attacks", "art": "adversarial 
                      "foolbox": "adversarial attacks", "cleverhans": "adversarial attacks",
                      "advertorch": "adversarial attacks", "pytorch_fid": "the Fréchet distance",
                      "torchmetrics": "FID, IS and other GAN metrics", "torch_fidelity": "FID, IS and KID",
+                     "cleanfid": "the Fréchet distance",
                      "prdc": "precision, recall, density and coverage", "statsmodels": "confidence intervals"}
 _SHORTCUT_NAMES = {"binomtest": "the binomial test (scipy)", "binom_test": "the binomial test (scipy)",
-                   "proportion_confint": "confidence intervals (statsmodels)",
-                   "sqrtm": "the matrix square root of the Fréchet distance (scipy)"}
+                   "proportion_confint": "confidence intervals (statsmodels)"}
+# (scipy.linalg.sqrtm is a matrix function like torch.linalg.eigvals, not a Fréchet distance: the engine's
+# shortcut list for that exercise, coursekit/exercises/judge/lecture07.py, does not name it either.)
 # Special methods that let an answer object decide comparisons and conversions for itself.
 _ALWAYS_LYING = {"__torch_function__", "__torch_dispatch__", "__array_function__", "__array_ufunc__",
                  "__array_wrap__", "__array_finalize__", "__array_priority__"}
@@ -118,28 +168,13 @@ _LYING_ON_VALUES = {"__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", 
                     "__getattribute__", "__getattr__", "__class__"}
 _VALUE_BASES = {"float", "int", "complex", "bool", "str", "list", "tuple", "dict", "ndarray", "Tensor", "Parameter",
                 "generic", "floating", "float64", "float32"}
+# Settings, not functions: a student may fix them for reproducibility (a bool, nothing else).
+_SETTING_PREFIXES = ("torch.backends.",)
+_SETTINGS = {"deterministic", "benchmark", "enabled", "allow_tf32", "allow_fp16_reduced_precision_reduction",
+             "allow_bf16_reduced_precision_reduction"}
+_PROSE_WORDS = ("nbgrader", "hidden test")    # words, not paths: fine in a docstring
 _COURSE_WORDS = ("gradebook", "solutions/", "solutions\\", "submitted/", "autograded/", "nbgrader", "hidden test",
                  "BEGIN HIDDEN", ".ipynb", "bands.json", "exercises/judge", "COURSEKIT_GRADING_CHANNEL")
-
-
-def _local_bindings(tree) -> set[int]:
-    """ids of the name bindings (``ast.Name`` stores, nested ``def``/``class``) that are local to a function
-    or class body, so not the notebook's names; a name the function declares ``global`` or ``nonlocal`` is
-    not local."""
-    local: set[int] = set()
-    for scope in ast.walk(tree):
-        if not isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            continue
-        body = scope.body if isinstance(scope.body, list) else [scope.body]
-        shared = {n for node in body for sub in ast.walk(node) if isinstance(sub, (ast.Global, ast.Nonlocal))
-                  for n in sub.names}
-        for node in body:
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store) and sub.id not in shared:
-                    local.add(id(sub))
-                elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and sub.name not in shared:
-                    local.add(id(sub))
-    return local
 
 
 class _Scan:
@@ -148,17 +183,24 @@ class _Scan:
     def __init__(self, *, module_aliases: set[str], protected_names: set[str], builtin_names: set[str]):
         self.modules, self.protected, self.builtins = set(module_aliases), protected_names, builtin_names
         self.found: list[dict] = []
-        self.local: set[int] = set()     # ids of bindings local to a function or class (set per cell)
+        self.bindings: set[int] = set()      # per cell: nodes that bind a module-scope name
+        self.called: set[int] = set()        # per cell: nodes that are called (x.modules() is nn.Module's)
+        self.docstrings: set[int] = set()    # per cell: docstrings (prose)
 
     def flag(self, where: str, msg: str) -> None:
         if not any(f["where"] == where and f["message"] == msg for f in self.found):
             self.found.append(finding("tampering", msg, where))
 
     def cell(self, where: str, tree) -> None:
+        self.bindings = _module_bindings(tree)
+        self.called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        self.docstrings = {id(body[0].value) for n in ast.walk(tree)
+                           if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                           and (body := n.body) and isinstance(body[0], ast.Expr)
+                           and isinstance(body[0].value, ast.Constant)}
         for node in ast.walk(tree):     # the student's own imports are modules too (import coursekit.x as e)
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 self.modules |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        self.local = _local_bindings(tree)
         for node in ast.walk(tree):
             for rule in (self.patches, self.names, self.reach, self.ipython, self.generated_code, self.strings,
                          self.imports, self.processes, self.lying_classes):
@@ -182,6 +224,10 @@ class _Scan:
                     while isinstance(root, ast.Attribute):
                         root = root.value
                     if isinstance(root, ast.Name) and (root.id in self.modules or root.id in _REACH_NAMES):
+                        if (ast.unparse(sub).startswith(_SETTING_PREFIXES) and sub.attr in _SETTINGS
+                                and isinstance(node, ast.Assign)
+                                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, bool)):
+                            continue
                         out.append(f"replaces {ast.unparse(sub)} (a library function the checks use; restored "
                                    "before the tests)")
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr"):
@@ -196,21 +242,22 @@ class _Scan:
         return out
 
     def names(self, node, tree):
-        """Redefinitions of what the instructor's cells define and of builtins the tests use."""
+        """Redefinitions of what the instructor's cells define and of builtins the tests use (in the
+        notebook's namespace: a function's own local ``b`` is not the instructor's ``b``)."""
         out = []
-        if id(node) in self.local:      # a function's own local (``b = ...`` in a solution) rebinds nothing
+        if id(node) not in self.bindings:
             return out
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             if node.id in self.protected:
                 out.append(f"redefines {node.id!r}, which the instructor's cells define and the tests use "
                            "(the original was restored before the tests)")
-            if node.id in self.builtins or node.id.endswith("Error"):
+            if node.id in self.builtins or _builtin_exception(node.id):
                 out.append(f"rebinds the builtin {node.id!r} that the tests rely on")
         if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
             if node.name in self.protected:
                 out.append(f"redefines {node.name!r}, which the instructor's cells define and the tests use "
                            "(the original was restored before the tests)")
-            if node.name in self.builtins or node.name.endswith("Error"):
+            if node.name in self.builtins or _builtin_exception(node.name):
                 out.append(f"redefines the builtin {node.name!r}")
         return out
 
@@ -221,6 +268,8 @@ class _Scan:
         if isinstance(node, ast.alias) and node.name.split(".")[0] in _REACH_NAMES:
             return _REACH_NAMES[node.name.split(".")[0]]
         if isinstance(node, ast.Attribute) and node.attr in _REACH_ATTRS:
+            if node.attr == "modules" and id(node) in self.called:
+                return None     # net.modules(): a torch module's submodules (sys.modules is a dict, never called)
             return _REACH_ATTRS[node.attr]
         return None
 
@@ -259,7 +308,8 @@ class _Scan:
         if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
             return None
         low = node.value.lower()
-        word = next((w for w in _COURSE_WORDS if w.lower() in low), None)
+        words = [w for w in _COURSE_WORDS if not (id(node) in self.docstrings and w in _PROSE_WORDS)]
+        word = next((w for w in words if w.lower() in low), None)
         if word:
             return (f"refers to course files ({word!r}): reading the hidden tests or the solutions, or writing to "
                     "the gradebook, is not allowed")

@@ -40,6 +40,9 @@ def _wilson_wrong(shift_centre=True, small_n_term=True, sign=-1.0):
     return wrong
 
 
+_wilson_by_hand = _wilson_wrong()                # every switch in its right place: the Wilson lower bound itself
+
+
 def _wald_lower(k, n, z=1.96):
     p = k / n
     return float(max(0.0, p - z * math.sqrt(p * (1 - p) / n)))
@@ -169,8 +172,8 @@ def _annotation_wrong(*, normalise=True, complete_only=True, header=False, inter
                 half = z * math.sqrt(p * (1 - p) / n)
                 low, high = max(0.0, p - half), min(1.0, p + half)
             else:
-                low = _wilson_lower_ref(k, n, z)
-                high = 1 - _wilson_lower_ref(n - k, n, z) if interval == "wilson" else min(1.0, 2 * p - low)
+                low = _wilson_by_hand(k, n, z)                 # by hand: coursekit's is a shortcut here
+                high = 1 - _wilson_by_hand(n - k, n, z) if interval == "wilson" else min(1.0, 2 * p - low)
             out[name] = (p, low, high)
         return out
     return wrong
@@ -219,6 +222,8 @@ EXERCISES.append(Exercise(
            ".strip().lower(). With k right of n: accuracy k/n, low = my_wilson_lower(k, n, z), high = "
            "1 - my_wilson_lower(n - k, n, z); return a dict mapping each name to that triple.",
            "def my_accuracy_per_annotator(paths, z=1.96):\n"
+           "    import csv\n"
+           "\n"
            "    counts = {}\n"
            "    for path in paths:\n"
            "        with open(path, newline=\"\") as f:\n"
@@ -230,14 +235,20 @@ EXERCISES.append(Exercise(
            "                name, truth, answer = row[0], row[2].strip().lower(), row[3].strip().lower()\n"
            "                k, n = counts.get(name, (0, 0))\n"
            "                counts[name] = (k + (answer == truth), n + 1)\n"
-           "    return {name: (k / n, my_wilson_lower(k, n, z), 1 - my_wilson_lower(n - k, n, z))\n"
-           "            for name, (k, n) in counts.items()}"),
+           "    result = {}\n"
+           "    for name, (k, n) in counts.items():\n"
+           "        p = k / n\n"
+           "        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)\n"
+           "        half = z / (1 + z**2 / n) * (p * (1 - p) / n + z**2 / (4 * n**2)) ** 0.5\n"
+           "        result[name] = (p, max(0.0, centre - half), min(1.0, centre + half))\n"
+           "    return result"),
     fallback="Per annotator, over all files: k = answers equal to the truth (labels compared after .strip().lower(), "
     "incomplete rows skipped), n = answers; return {name: (k/n, Wilson low, Wilson high)} (if you use my_wilson_lower, "
     "check that Exercise 1 passes first).",
     forbidden=("coursekit.annotation.read_annotations", "coursekit.annotation.annotation_summary",
                "coursekit.annotation.accuracy_per_annotator", "coursekit.annotation._summarise",
-               "coursekit.annotation._validated_row"),
+               "coursekit.annotation._validated_row", "coursekit.annotation.wilson_interval",
+               "coursekit.annotation.wilson_lower", "scipy.stats._binomtest", "statsmodels.stats.proportion"),
     returns="any", atol=1e-9, harness=harnesses.annotation_files,
 ))
 
