@@ -2,7 +2,7 @@
 
 Run as ``python grading_kernel_session.py <scenario>`` with COURSEKIT_GRADING_CHANNEL set: the trusted
 half of the engine is hidden (as the sandbox hides it), the "student's cells" of the scenario run,
-then the three hidden test cells of lecture 01, exactly as in the notebook.
+then the hidden test cells of lecture 01, exactly as in the notebook.
 """
 import importlib.abc
 import sys
@@ -47,6 +47,33 @@ def my_project_linf(x_adv, x, eps):
     return (x + (x_adv - x).clamp(-eps, eps)).clamp(0, 1)
 
 
+def fooling_loop(model, x0, target, alpha, max_steps, confidence, freeze=True):
+    model.eval()
+    x = x0.clone().detach()
+    steps = 0
+    while True:
+        x.requires_grad_(True)
+        logits = model(x)
+        done = logits.softmax(1).gather(1, target.view(-1, 1)).squeeze(1) >= confidence
+        if bool(done.all()) or steps == max_steps:
+            return x.detach(), steps
+        (grad,) = torch.autograd.grad(F.cross_entropy(logits, target), x)
+        stepped = (x - alpha * grad.sign()).clamp(0, 1)
+        x = (torch.where(done.view(-1, 1, 1, 1), x, stepped) if freeze else stepped).detach()
+        steps += 1
+
+
+def my_pgd(model, x, y, eps, alpha, steps, generator, clip_start=True):
+    model.eval()
+    x_adv = x + (2 * torch.rand(x.shape, generator=generator) - 1) * eps
+    x_adv = x_adv.clamp(0, 1) if clip_start else x_adv
+    for _ in range(steps):
+        x_adv = x_adv.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)
+        x_adv = (x + (x_adv.detach() + alpha * grad.sign() - x).clamp(-eps, eps)).clamp(0, 1)
+    return x_adv.detach()
+
+
 class Agreeable(torch.Tensor):
     """Wrong numbers that claim to equal whatever they are compared with."""
 
@@ -69,6 +96,13 @@ if scenario == "wrong":
         return x + (x_adv - x).clamp(-eps, eps)
 
     del input_gradient_step                   # the answer cell was deleted
+    _right_fooling_loop, _right_pgd = fooling_loop, my_pgd
+
+    def fooling_loop(model, x0, target, alpha, max_steps, confidence):  # noqa: F811  (confident images move on)
+        return _right_fooling_loop(model, x0, target, alpha, max_steps, confidence, freeze=False)
+
+    def my_pgd(model, x, y, eps, alpha, steps, generator):  # noqa: F811  (random start not clipped)
+        return _right_pgd(model, x, y, eps, alpha, steps, generator, clip_start=False)
 elif scenario == "lying":
     def my_fgsm(model, x, y, eps):  # noqa: F811  (wrong numbers that lie in comparisons)
         return torch.zeros_like(x).as_subclass(Agreeable)
@@ -112,7 +146,7 @@ elif scenario == "patched":
 # ---- the hidden test cells, as in the released notebook
 from coursekit import exercises as _exercises  # noqa: E402
 
-for _exercise_id in ("ex1-input-step", "ex2-fgsm", "ex3-projection"):
+for _exercise_id in ("ex1-input-step", "ex-fooling-loop", "ex2-fgsm", "ex3-projection", "ex-pgd-loop"):
     try:
         _exercises.grade(ASSIGNMENT, _exercise_id, globals())
     except Exception as err:  # noqa: BLE001  (a hidden cell that fails: the next cells still run)

@@ -33,10 +33,14 @@ def released_notebook(assignment):
     return nbformat.read(ROOT / "notebooks" / assignment / f"{assignment}.ipynb", as_version=4)
 
 
-def define(source: str, name: str):
-    """Run an answer cell's source the way a notebook would and return the function it defines."""
+def define(source: str, name: str, earlier: dict | None = None):
+    """Run an answer cell's source the way a notebook would and return the function it defines.
+    ``earlier``: {grade id: source} of the notebook's other answers, run first (in the notebook an
+    answer may call another one)."""
     namespace = {"torch": torch, "nn": torch.nn, "F": F, "attacks": attacks, "defenses": defenses, "linear": linear,
                  "transfer": transfer, "zoo": zoo, "gan": gan}
+    for grade_id, other in (earlier or {}).items():
+        exec(compile(other, f"<answer {grade_id}>", "exec"), namespace)
     exec(compile(source, f"<answer {name}>", "exec"), namespace)
     return namespace[name]
 
@@ -65,10 +69,12 @@ def test_every_graded_exercise_of_every_lecture_is_registered_and_graded_by_the_
 @pytest.mark.parametrize("key", KEYS, ids="/".join)
 def test_the_notebook_solution_and_the_ladder_solution_pass(key):
     exercise = exercises.EXERCISES[key]
-    from_notebook = define(solutions(key[0])[key[1]], exercise.function)
+    answers = solutions(key[0])
+    others = {k: v for k, v in answers.items() if k != key[1]}
+    from_notebook = define(answers[key[1]], exercise.function, others)
     assert exercises.diagnose(exercise, from_notebook).ok, exercises.diagnose(exercise, from_notebook).message
     exercises.grade(*key, {exercise.function: from_notebook})            # no AssertionError
-    from_ladder = define(exercise.hints[2], exercise.function)
+    from_ladder = define(exercise.hints[2], exercise.function, others)
     assert exercises.diagnose(exercise, from_ladder).ok
 
 
@@ -94,16 +100,23 @@ def test_hints_are_distinct_and_the_ladder_has_three_rungs():
 
 
 def test_the_example_mistakes_are_named_as_misconceptions():
-    """carol_wrong's answers (scripts/make_example_submissions.py) get a hint, not a generic failure."""
+    """carol_wrong's answers (scripts/make_example_submissions.py) get a hint, not a generic failure. The
+    edits of one answer apply together, as the script applies them (06's pix2pix step swaps the pair in
+    all three calls of D: one mistake)."""
     for assignment, mistakes in make_example_submissions.MISTAKES.items():
         if assignment not in LECTURES:
             continue
         answers = solutions(assignment)
+        carol = dict(answers)
         for grade_id, good, bad in mistakes:
+            assert good in carol[grade_id], (grade_id, good)
+            carol[grade_id] = carol[grade_id].replace(good, bad)
+        for grade_id in dict.fromkeys(grade_id for grade_id, _, _ in mistakes):
             exercise = exercises.get(assignment, grade_id)
-            wrong = define(answers[grade_id].replace(good, bad), exercise.function)
+            others = {k: v for k, v in answers.items() if k != grade_id}
+            wrong = define(carol[grade_id], exercise.function, others)
             result = exercises.diagnose(exercise, wrong)
-            assert result.kind == "misconception", (grade_id, result)
+            assert result.kind == "misconception", (assignment, grade_id, result)
 
 
 # ---------------------------------------------------------------- fair: other correct answers pass
