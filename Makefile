@@ -22,7 +22,7 @@ course: $(STAMP)           ## release notebooks, execute lectures, autograde exa
 	$(VENV)/bin/coursekit course
 
 test: $(STAMP)             ## the whole test suite (tests/conftest.py: slow ones first, shared module fixtures once)
-	$(VENV)/bin/pytest -n 2 --dist loadgroup
+	$(VENV)/bin/pytest -n 2 --dist loadgroup --durations=30
 
 budgets: $(STAMP)          ## every lecture in default (learner) mode, timed against its budget (report; fails on errors)
 	$(VENV)/bin/python benchmarks/bench_notebooks.py --mode default --report-budgets --out build/notebook_budgets_full.md
@@ -34,7 +34,7 @@ wheel: $(STAMP)            ## dist/coursekit-*.whl: the package with its weights
 	$(VENV)/bin/pip wheel --no-deps --no-build-isolation -w dist .
 
 test-fast: $(STAMP)        ## skip the tests that execute notebooks or autograde
-	$(VENV)/bin/pytest -n 2 --dist loadgroup -m "not slow"
+	$(VENV)/bin/pytest -n 2 --dist loadgroup -m "not slow" --durations=15
 
 lab: $(STAMP)              ## JupyterLab on the student notebooks (nbgrader's instructor tools off, this session only)
 	$(PY) -m coursekit.lab notebooks/

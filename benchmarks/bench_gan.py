@@ -3,34 +3,46 @@
     .venv/bin/python benchmarks/bench_gan.py                 # both parts (minutes)
     .venv/bin/python benchmarks/bench_gan.py --skip-digits   # throughput only (~1 min)
 
-1. Throughput (iterations/s, one iteration = one D step + one G step, batch 64)
-   of ``GANTrainer.train`` against two plain PyTorch loops with the same models
-   and optimisers: the same algorithm (fresh noise for the G step, as in
-   Goodfellow et al.'s Algorithm 1), and the PyTorch DCGAN example's loop (one
-   generator forward per iteration, its fakes reused for the G step).
-2. Time to recognisable digits: train the zoo recipe's DCGAN and, every
-   ``--eval-every`` steps, classify 1,000 samples with ``zoo.load('mnist_cnn')``;
-   digits count as recognisable once ``--target`` of them are classified with
-   confidence > 0.9. Evaluation time is excluded. Full MNIST via COURSEKIT_DATA,
-   else the embedded 4,000 digits.
+1. Throughput (iterations/s, one iteration = one D step + one G step) of
+   ``GANTrainer.train`` against two plain PyTorch loops with the same models
+   (the zoo's ``dcgan_mnist`` recipe: G with 128 channels and the refine layer,
+   D with 64, batch 128) and optimisers: the same algorithm (fresh noise for the
+   G step, as in Goodfellow et al.'s Algorithm 1), and the PyTorch DCGAN
+   example's loop (one generator forward per iteration, its fakes reused for
+   the G step). Rounds are interleaved, so load changes hit all three alike.
+2. Time to recognisable digits, estimated: the steps each loop needed to reach
+   ``--target`` confident samples on the GPU run of the same recipe and seed
+   (benchmarks/results/gan_recipe_search_h200.json; the number of steps does
+   not depend on the hardware) times the seconds per step measured here.
+3. ``--train``: train to ``--target`` here and evaluate every ``--eval-every``
+   steps (1,000 samples classified by ``zoo.load('mnist_cnn')``; evaluation
+   time excluded). Slow on a CPU (~0.3-0.5 s a step on 2 cores).
+
+Writes the figures to ``--out`` (JSON) when given.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from coursekit import data, gan, zoo
 
-BATCH = 64
+RECIPE = zoo.ENTRIES["dcgan_mnist"].recipe
+BATCH = RECIPE["batch_size"]
+Z_DIM = RECIPE["z_dim"]
+GPU_CURVES = Path(__file__).resolve().parent / "results" / "gan_recipe_search_h200.json"
 
 
 def make_models(seed: int = 0):
     torch.manual_seed(seed)
-    return gan.DCGANGenerator(z_dim=64, channels=64), gan.DCGANDiscriminator(32)
+    return (gan.DCGANGenerator(z_dim=Z_DIM, channels=RECIPE["channels"], refine=RECIPE["refine"]),
+            gan.DCGANDiscriminator(RECIPE["d_channels"]))
 
 
 def adam(params):
@@ -55,14 +67,14 @@ def run_plain(x: torch.Tensor, steps: int, reuse_fake: bool) -> float:
 
     def iteration():
         real = x[torch.randint(0, len(x), (BATCH,), generator=rng)]
-        fake = G(torch.randn(BATCH, 64, generator=rng))
+        fake = G(torch.randn(BATCH, Z_DIM, generator=rng))
         d_loss = (F.binary_cross_entropy_with_logits(D(real), torch.ones(BATCH))
                   + F.binary_cross_entropy_with_logits(D(fake.detach()), torch.zeros(BATCH)))
         opt_d.zero_grad()
         d_loss.backward()
         opt_d.step()
         if not reuse_fake:
-            fake = G(torch.randn(BATCH, 64, generator=rng))
+            fake = G(torch.randn(BATCH, Z_DIM, generator=rng))
         g_loss = F.binary_cross_entropy_with_logits(D(fake), torch.ones(BATCH))
         opt_g.zero_grad()
         g_loss.backward()
@@ -77,68 +89,94 @@ def run_plain(x: torch.Tensor, steps: int, reuse_fake: bool) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def throughput(x: torch.Tensor, steps: int, rounds: int) -> None:
-    runs = {"GANTrainer.train": [], "plain loop, same algorithm": [], "plain loop, PyTorch example": []}
+LOOPS = ("GANTrainer.train", "plain loop, same algorithm", "plain loop, PyTorch example")
+
+
+def throughput(x: torch.Tensor, steps: int, rounds: int) -> dict:
+    """Median iterations/s of each loop over ``rounds`` interleaved rounds."""
+    runs = {name: [] for name in LOOPS}
     for _ in range(rounds):  # interleaved, so load changes hit all three alike
-        runs["GANTrainer.train"].append(run_trainer(x, steps))
-        runs["plain loop, same algorithm"].append(run_plain(x, steps, reuse_fake=False))
-        runs["plain loop, PyTorch example"].append(run_plain(x, steps, reuse_fake=True))
-    ours = statistics.median(runs["GANTrainer.train"])
-    print(f"\nThroughput, batch {BATCH}, {steps} iterations x {rounds} rounds (median), "
+        runs[LOOPS[0]].append(run_trainer(x, steps))
+        runs[LOOPS[1]].append(run_plain(x, steps, reuse_fake=False))
+        runs[LOOPS[2]].append(run_plain(x, steps, reuse_fake=True))
+    medians = {name: statistics.median(values) for name, values in runs.items()}
+    ours = medians[LOOPS[0]]
+    print(f"\nThroughput, dcgan_mnist recipe, batch {BATCH}, {steps} iterations x {rounds} rounds (median), "
           f"{torch.get_num_threads()} thread(s)")
-    print(f"{'loop':32s} {'it/s':>8s} {'ours / this':>12s}")
-    for name, values in runs.items():
-        median = statistics.median(values)
-        print(f"{name:32s} {median:8.2f} {ours / median:12.2f}")
+    print(f"{'loop':32s} {'it/s':>8s} {'s/it':>8s} {'ours / this':>12s}")
+    for name, median in medians.items():
+        print(f"{name:32s} {median:8.2f} {1 / median:8.3f} {ours / median:12.2f}")
+    return {name: {"iterations_per_second": round(m, 3), "rounds": [round(v, 3) for v in runs[name]]}
+            for name, m in medians.items()}
 
 
-def time_to_digits(x: torch.Tensor, target: float, eval_every: int, max_steps: int) -> None:
-    recipe = zoo.ENTRIES["dcgan_mnist"].recipe
-    torch.manual_seed(recipe["seed"])
-    G = zoo.ENTRIES["dcgan_mnist"].build()
-    torch.manual_seed(recipe["seed"] + 1)
-    D = gan.DCGANDiscriminator(recipe["d_channels"])
-    trainer = gan.GANTrainer(G, D, lr_g=recipe["lr_g"], lr_d=recipe["lr_d"], k=recipe["k"],
-                             label_smoothing=recipe["label_smoothing"], seed=recipe["seed"], sample_every=0)
+def steps_to_target(curve: list[dict], target: float) -> int | None:
+    return next((point["step"] for point in curve if point["confident_fraction"] >= target), None)
+
+
+def estimated_time_to_digits(speeds: dict, target: float) -> dict:
+    """Steps to ``target`` on the GPU run (same recipe and seed) x seconds per step measured here."""
+    gpu = json.loads(GPU_CURVES.read_text())["time_to_recognisable"]
+    out = {}
+    print(f"\nTime to recognisable digits (>= {target:.0%} of 1,000 samples confident > 0.9), estimated: "
+          f"steps from the GPU run x seconds per step here")
+    for loop, key in (("GANTrainer.train", "GANTrainer"), ("plain loop, PyTorch example", "pytorch_example")):
+        steps = steps_to_target(gpu[key]["curve"], target)
+        per_step = 1 / speeds[loop]["iterations_per_second"]
+        seconds = steps * per_step if steps else None
+        out[loop] = {"steps_on_gpu_run": steps, "seconds_per_step_here": round(per_step, 4),
+                     "estimated_seconds_here": seconds and round(seconds, 1),
+                     "gpu_seconds": next((p["seconds"] for p in gpu[key]["curve"] if p["step"] == steps), None)}
+        print(f"{loop:32s} {steps or '-':>6} steps x {per_step:.3f} s = "
+              f"{'%.0f s' % seconds if seconds else 'not reached in the recorded curve'}")
+    return out
+
+
+def time_to_digits(x: torch.Tensor, target: float, eval_every: int, max_steps: int) -> dict:
+    """Train the zoo recipe here until ``target`` of 1,000 samples are confident (evaluation excluded)."""
+    G, D = make_models(RECIPE["seed"])
+    trainer = gan.GANTrainer(G, D, lr_g=RECIPE["lr_g"], lr_d=RECIPE["lr_d"], k=RECIPE["k"],
+                             label_smoothing=RECIPE["label_smoothing"], seed=RECIPE["seed"], sample_every=0)
     classifier = zoo.load("mnist_cnn")
     wall = cpu = 0.0
-    reached = None
+    curve = []
     print(f"\nTime to recognisable digits ({len(x)} training images, {torch.get_num_threads()} thread(s), "
           f"target: {target:.0%} of 1,000 samples with mnist_cnn confidence > 0.9)")
     print(f"{'steps':>6s} {'train s':>8s} {'CPU s':>8s} {'confident':>10s}")
     while trainer.g_updates < max_steps:
         w, c = time.perf_counter(), time.process_time()
-        trainer.train(x, eval_every, recipe["batch_size"], progress=False)
+        trainer.train(x, eval_every, BATCH, progress=False)
         wall += time.perf_counter() - w
         cpu += time.process_time() - c
         quality = gan.digit_quality(gan.generate(G, 1000, seed=1000), classifier)
+        curve.append({"step": trainer.g_updates, "seconds": round(wall, 1), "cpu_seconds": round(cpu, 1),
+                      "confident_fraction": quality["confident_fraction"]})
         print(f"{trainer.g_updates:6d} {wall:8.1f} {cpu:8.1f} {quality['confident_fraction']:10.3f}", flush=True)
         if quality["confident_fraction"] >= target:
-            reached = (trainer.g_updates, wall, cpu)
             break
-    if reached:
-        print(f"recognisable after {reached[0]} steps: {reached[1]:.0f} s wall, {reached[2]:.0f} s CPU")
-    else:
-        print(f"target not reached within {max_steps} steps")
+    return {"curve": curve, "steps_to_target": steps_to_target(curve, target)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=100, help="iterations per throughput run")
+    parser.add_argument("--steps", type=int, default=20, help="iterations per throughput run")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--target", type=float, default=0.8)
-    parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--target", type=float, default=0.7)
+    parser.add_argument("--train", action="store_true", help="also train to the target here (slow on a CPU)")
+    parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--max-steps", type=int, default=6000)
-    parser.add_argument("--skip-digits", action="store_true")
-    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     x, _ = data.load_mnist("train")
-    if not args.skip_throughput:
-        throughput(x, args.steps, args.rounds)
-    if not args.skip_digits:
-        time_to_digits(x, args.target, args.eval_every, args.max_steps)
+    result = {"threads": args.threads, "training_images": len(x), "recipe": "dcgan_mnist",
+              "throughput": throughput(x, args.steps, args.rounds)}
+    result["time_to_recognisable_estimated"] = estimated_time_to_digits(result["throughput"], args.target)
+    if args.train:
+        result["time_to_recognisable_measured"] = time_to_digits(x, args.target, args.eval_every, args.max_steps)
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

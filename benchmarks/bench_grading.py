@@ -77,14 +77,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="*", default=None, help="default: 1 2 N (N = CPU cores)")
     parser.add_argument("--dask", action="store_true", help="also grade on a LocalCluster with N workers")
     parser.add_argument("--plain", action="store_true", help="also time plain nbgrader (no sandbox)")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also write the table, the load and the machine to this file (benchmarks/results/...)")
     args = parser.parse_args()
     os.environ.setdefault("COURSEKIT_OFFLINE", "1")
     cores = os.cpu_count() or 1
     workers = args.workers or sorted({1, 2, cores})
     from coursekit.sandbox import describe
 
+    load_before = os.getloadavg()
     print(f"{args.submissions} submissions of {args.assignment}; {cores} CPU cores; isolation: "
-          f"{describe()['isolation']}; load average before: {os.getloadavg()[0]:.1f}")
+          f"{describe()['isolation']}; load average before: {load_before[0]:.1f}")
     print(f"{'mode':<22} {'wall s':>8} {'subs/min':>9} {'s/sub (job)':>12} {'compute s':>10} {'overhead s':>11}")
     table = []
     if args.plain:
@@ -100,9 +103,46 @@ def main() -> None:
     for name, r in table:
         job = f"{r['job']:>12.1f} {r['compute']:>10.1f} {r['overhead']:>11.1f}" if "job" in r else f"{'-':>12} {'-':>10} {'-':>11}"
         print(f"{name:<22} {r['wall']:>8.1f} {r['per_min']:>9.1f} {job}", flush=True)
-    base = table[0][1]["per_min"] if table else 1
-    print("speed-up vs the first row: " + ", ".join(f"{n}: {r['per_min'] / base:.2f}x" for n, r in table))
-    print(f"load average after: {os.getloadavg()[0]:.1f}")
+    base = table[0][1] if table else {"per_min": 1, "wall": 0}
+    print("speed-up vs the first row: " + ", ".join(f"{n}: {r['per_min'] / base['per_min']:.2f}x" for n, r in table))
+    if args.plain:   # what the sandbox costs per submission beyond plain nbgrader, measured in the same run
+        print("wall time per submission beyond plain nbgrader's: " + ", ".join(
+            f"{n}: {(r['wall'] - base['wall']) / args.submissions:+.1f} s" for n, r in table[1:]))
+    load_after = os.getloadavg()
+    print(f"load average after: {load_after[0]:.1f}")
+    if args.json:
+        write_results(args.json, assignment=args.assignment, submissions=args.submissions, cores=cores,
+                      isolation=describe()["isolation"], load=(load_before, load_after), table=table,
+                      plain=args.plain)
+
+
+def write_results(path: Path, *, assignment: str, submissions: int, cores: int, isolation: str, load: tuple,
+                  table: list, plain: bool) -> None:
+    """The run as JSON: each row's figures, its throughput relative to the first row (plain nbgrader with
+    ``--plain``) and, against plain nbgrader, the extra wall time per submission."""
+    import json
+    import platform
+    import subprocess
+
+    base = table[0][1]
+    rows = []
+    for name, r in table:
+        row = {"mode": name, **{k: round(v, 2) for k, v in r.items()},
+               "wall_per_submission": round(r["wall"] / submissions, 2),
+               "throughput_vs_first_row": round(r["per_min"] / base["per_min"], 3)}
+        if plain and r is not base:
+            row["extra_wall_per_submission_vs_plain"] = round((r["wall"] - base["wall"]) / submissions, 2)
+        rows.append(row)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "benchmark": "benchmarks/bench_grading.py", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": commit.strip(), "machine": f"{platform.machine()}, {cores} CPU cores, {platform.python_version()}",
+        "isolation": isolation, "assignment": assignment, "submissions": submissions,
+        "load_average_before": [round(x, 2) for x in load[0]], "load_average_after": [round(x, 2) for x in load[1]],
+        "uptime_after": uptime, "rows": rows}, indent=2) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

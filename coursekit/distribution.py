@@ -19,8 +19,8 @@ JupyterHub image, a test).
 
 After changing a setting, ``python -m coursekit.distribution stamp`` rewrites the install cells of
 ``solutions/`` (then ``make release`` carries them into ``notebooks/``); the site stamps the notebooks
-it offers for download itself. A lecture gets the cell with :func:`install_cell` (see
-docs/CONVENTIONS.md).
+it offers for download itself, and gives a download whose lecture has no install cell one
+(:func:`ensure_install_cell`). A lecture gets the cell with :func:`install_cell` (see docs/CONVENTIONS.md).
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from urllib.parse import urlparse
 
 from coursekit.checks import CourseKitError
 
-__all__ = ["INSTALL_TAG", "Settings", "colab_url", "install_cell", "install_cell_source", "pip_arguments",
+__all__ = ["INSTALL_TAG", "Settings", "colab_url", "ensure_install_cell", "install_cell", "install_cell_source", "pip_arguments",
            "settings", "stamp"]
 
 INSTALL_TAG = "coursekit-install"
@@ -132,6 +132,20 @@ def stamp(nb, config: Settings | None = None) -> int:
             cell.outputs = []
             changed += 1
     return changed
+
+
+def ensure_install_cell(nb, config: Settings | None = None) -> bool:
+    """Give a notebook (in place) an up-to-date install cell as its first code cell; True if one was added.
+
+    For the copies the site offers for download: a lecture whose source has no install cell still
+    installs coursekit wherever the download is opened. Existing install cells are stamped instead.
+    """
+    if any(cell.cell_type == "code" and INSTALL_TAG in cell.metadata.get("tags", []) for cell in nb.cells):
+        stamp(nb, config)
+        return False
+    first_code = next((i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"), len(nb.cells))
+    nb.cells.insert(first_code, install_cell(config))
+    return True
 
 
 def colab_url(config: Settings, notebook: str) -> str | None:

@@ -43,8 +43,6 @@ from coursekit import site_html
 from coursekit.checks import CourseKitError
 from coursekit.execute import run_notebook
 from coursekit.hidden_tests import SITE_PLACEHOLDER, strip_hidden_cells
-from coursekit.execute import run_notebook
-from coursekit.hidden_tests import SITE_PLACEHOLDER, strip_hidden_cells
 
 _WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 _NOTEBOOK_LINK = re.compile(r"\[(?P<label>[^\]]*)\]\(\.\./(?P<name>[0-9]{2}_[A-Za-z0-9_]+)/(?P=name)\.ipynb(?P<anchor>#[^)]*)?\)")
@@ -312,7 +310,7 @@ def build(root: Path, out: Path | None = None, *, fast: bool = False, notebooks:
             dest = out / "notebooks" / f"{lec.name}.ipynb"
             dest.parent.mkdir(parents=True, exist_ok=True)
             student = nbformat.read(released, as_version=4)
-            distribution.stamp(student, config)        # installs coursekit wherever it is opened
+            distribution.ensure_install_cell(student, config)   # installs coursekit wherever it is opened
             nbformat.write(student, dest)
             lec.student_notebook = f"notebooks/{lec.name}.ipynb"
         lec.title, lec.summary, lec.points = describe(nbformat.read(lec.source, as_version=4))

@@ -58,7 +58,7 @@ MISTAKES = {
         # The saturating (minimax) cost mean log(1 - D(G(z))) instead of -mean log D(G(z)).
         ("ex3-ns-loss", "return F.softplus(-fake_logits).mean()", "return -F.softplus(fake_logits).mean()"),
         # ReLU between D's layers instead of LeakyReLU(0.2): right shapes and logits, another discriminator.
-        ("ex4-ring-networks", "nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),", "nn.Linear(hidden, hidden), nn.ReLU(),"),
+        ("ex4-ring-networks", "nn.LeakyReLU(0.2)", "nn.ReLU()"),
     ],
     "05_gan_training_tips": [
         # Fakes not detached in the discriminator steps: D's loss sends gradients into G.

@@ -79,6 +79,19 @@ def test_install_cell_and_stamp():
     assert distribution.stamp(nb, configured) == 0, "stamping twice changes nothing"
 
 
+def test_a_notebook_without_an_install_cell_gets_one_first():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# x"), nbformat.v4.new_code_cell("import coursekit")]
+    configured = distribution.Settings(package=WHEEL)
+    assert distribution.ensure_install_cell(nb, configured) is True
+    assert [c.cell_type for c in nb.cells] == ["markdown", "code", "code"]
+    assert nb.cells[1].metadata["tags"] == [distribution.INSTALL_TAG] and WHEEL in nb.cells[1].source
+    assert nb.cells[2].source == "import coursekit"
+    assert distribution.ensure_install_cell(nb, distribution.Settings()) is False, "one install cell, restamped"
+    assert len(nb.cells) == 3 and "names no package" in nb.cells[1].source
+    assert nbformat.validate(nb) is None
+
+
 def test_colab_links_only_for_a_github_repository():
     config = distribution.Settings(repository="https://github.com/example/course.git", branch="2026")
     assert distribution.colab_url(config, "notebooks/01_x/01_x.ipynb") == \

@@ -35,7 +35,7 @@ def released_notebook(assignment):
 
 def define(source: str, name: str):
     """Run an answer cell's source the way a notebook would and return the function it defines."""
-    namespace = {"torch": torch, "F": F, "attacks": attacks, "defenses": defenses, "linear": linear,
+    namespace = {"torch": torch, "nn": torch.nn, "F": F, "attacks": attacks, "defenses": defenses, "linear": linear,
                  "transfer": transfer, "zoo": zoo, "gan": gan}
     exec(compile(source, f"<answer {name}>", "exec"), namespace)
     return namespace[name]

@@ -248,6 +248,44 @@ def test_static_scan_has_no_false_alarms_on_judged_answers(student, released_jud
     assert _scan(student, released_judged, J) == []
 
 
+def _scan_snippet(src: str) -> list[str]:
+    return [f["message"] for f in sandbox.scan_code([("ex", src)], module_aliases={"np", "torch"},
+                                                    protected_names={"b", "W", "close_enough"},
+                                                    builtin_names={"len", "AssertionError"})]
+
+
+@pytest.mark.parametrize("src", [
+    # the instructor's names reused as a function's own locals, parameters, loop and comprehension variables
+    "def fit(x, y):\n    W = torch.zeros(3)\n    b = torch.zeros(())\n    for b in range(2):\n        pass\n"
+    "    return W, b\n",
+    "def fit(x, W=None, *, b=0.0):\n    close_enough = lambda u, v: abs(u - v) < 1e-6\n    return close_enough(W, b)\n",
+    "total = sum(b * b for b in range(3))\nsquares = [W for W in range(3)]\n",
+    "class Model:\n    b = 0.0\n    W = None\n    def step(self):\n        b = self.b\n        return b\n",
+    "def outer():\n    b = 1\n    def inner():\n        nonlocal b\n        b = 2\n    inner()\n    return b\n",
+    # a student's own exception class is not a builtin one
+    "class ShapeError(ValueError):\n    pass\n\ndef check(x):\n    if x.ndim != 2:\n        raise ShapeError('x must be 2-d')\n",
+    "def count(xs):\n    len = 0\n    for _ in xs:\n        len += 1\n    return len\n",
+])
+def test_static_scan_accepts_names_of_a_scope_of_their_own(src):
+    assert _scan_snippet(src) == []
+
+
+@pytest.mark.parametrize("src,name", [
+    ("b = torch.zeros(10)\n", "'b'"),
+    ("def close_enough(u, v):\n    return True\n", "'close_enough'"),
+    ("def f():\n    global b\n    b = 0\nf()\n", "'b'"),
+    ("def f():\n    global close_enough\n    def close_enough(u, v):\n        return True\nf()\n", "'close_enough'"),
+    ("[(W := 0) for _ in range(1)]\n", "'W'"),
+    ("for W in range(3):\n    pass\n", "'W'"),
+    ("with open('x') as b:\n    pass\n", "'b'"),
+    ("class AssertionError(Exception):\n    pass\n", "'AssertionError'"),
+    ("def f():\n    global ValueError\n    ValueError = Exception\nf()\n", "'ValueError'"),
+    ("len = lambda x: 3\n", "'len'"),
+])
+def test_static_scan_flags_names_rebound_in_the_notebook_namespace(src, name):
+    assert any(name in m for m in _scan_snippet(src)), _scan_snippet(src)
+
+
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "examples" / "submissions").glob("*/*/*.ipynb")),
                          ids=lambda p: f"{p.parts[-3]}-{p.parts[-2][:2]}")
 def test_static_scan_accepts_the_real_example_submissions(path):

@@ -97,8 +97,6 @@ def test_the_cli_installs_the_filters(monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="coursekit.execute.run_notebook (engineer 'structure') must start its "
-                   "kernels with quiet.kernel_config(); strict: remove this mark once it does")
 def test_coursekit_execute_prints_progress_not_the_kernel_warning(tmp_path):
     """The README's commands run notebooks through `coursekit execute`'s executor: its output has the
     progress line and no 'without encryption' line."""

@@ -132,6 +132,12 @@ def test_every_page_image_and_link_exists(built):
     _, index_links, _ = hrefs_and_images(index)
     assert pages <= set(index_links)
     assert {"notebooks/00_start_here.ipynb", "notebooks/01_tiny.ipynb"} <= set(index_links)
+    from coursekit import distribution
+
+    for download in ("00_start_here", "01_tiny"):   # each download installs coursekit where it is opened
+        nb = nbformat.read(out / "notebooks" / f"{download}.ipynb", as_version=4)
+        first_code = next(c for c in nb.cells if c.cell_type == "code")
+        assert distribution.INSTALL_TAG in first_code.metadata.get("tags", []), download
     counts = {}
     for page in [index, *(out / p for p in pages)]:
         text, hrefs, images = hrefs_and_images(page)

@@ -47,7 +47,8 @@ GUARD_TIMEOUT_S = 60     # the guard's own steps (it imports nothing new: the ke
 
 def setup_code(nonce: str, info: dict) -> str:
     """Kernel code that runs the guard module's source in a module object of its own and starts it."""
-    args = f"{nonce!r}, {info['preload']!r}, {info['roots']!r}, {set(info['student_names'])!r}"
+    args = (f"nonce={nonce!r}, preload={info['preload']!r}, roots={info['roots']!r}, "
+            f"student_names={set(info['student_names'])!r}")
     return (f"import types as _ck_types\n_coursekit_guard = _ck_types.ModuleType('coursekit_guard')\n"
             f"exec(compile({inspect.getsource(guard)!r}, '<coursekit-guard>', 'exec'), _coursekit_guard.__dict__)\n"
             f"_coursekit_guard = _coursekit_guard.make_guard({args})\ndel _ck_types\n"
@@ -225,7 +226,7 @@ class GuardedRun(NotebookClient):
             self._fail(cell, "NotebookTimeout",
                        f"not run: the notebook exceeded its time limit of {self.limits.notebook_timeout} s")
             return
-        token = await self._before(cell, role, index, where)
+        token = await self._before(cell, role=role, index=index, where=where)
         if token is False:
             return
         limit = min(self.limits.cell_timeout, remaining)
@@ -243,9 +244,9 @@ class GuardedRun(NotebookClient):
         self.charged += charged
         if snapshot is not None:
             self.events += self.channel.after(snapshot, cell, where)
-        await self._after(cell, index, role, where, status=status, token=token, cut=cut, hidden=hidden)
+        await self._after(cell, index=index, role=role, where=where, status=status, token=token, cut=cut, hidden=hidden)
 
-    async def _before(self, cell, role: str, index: int, where: str):
+    async def _before(self, cell, *, role: str, index: int, where: str):
         """The guard step before a cell: a token for a test cell, False when the cell must fail unrun."""
         if role == "test":
             state = await self._guard("_coursekit_guard.before_tests()", index)
@@ -274,7 +275,7 @@ class GuardedRun(NotebookClient):
             self.event("tampering", f"{what}: {shown}", where)
         return bool(changed)
 
-    async def _after(self, cell, index: int, role: str, where: str, *, status, token, cut: bool, hidden: bool):
+    async def _after(self, cell, *, index: int, role: str, where: str, status, token, cut: bool, hidden: bool):
         if status in ("timeout", "unresponsive"):
             self._timed_out(cell, where, cut=cut, unresponsive=status == "unresponsive")
         elif status in ("memory", "processes", "dead"):
@@ -284,9 +285,9 @@ class GuardedRun(NotebookClient):
             self._fail(cell, "KernelDied", self.dead)
         errors = [o for o in cell.outputs if o.get("output_type") == "error"]
         if token:
-            self._check_token(cell, token, where, errors)
+            self._check_token(cell, token=token, where=where, errors=errors)
         for out in errors:
-            self._classify(out, role, where, hidden)
+            self._classify(out, role=role, where=where, hidden=hidden)
         if status == "unresponsive" and not cut:
             await self._restart(index, where)
         elif status is None and not self.dead:
@@ -306,7 +307,7 @@ class GuardedRun(NotebookClient):
         elif self._report_guard(state, where, "while the checks ran, the student's code replaced"):
             self._fail(cell, "GradingGuardError", "something replaced what the checks use while they ran")
 
-    def _check_token(self, cell, token: str, where: str, errors: list) -> None:
+    def _check_token(self, cell, *, token: str, where: str, errors: list) -> None:
         seen = False
         for out in cell.outputs:
             if out.get("output_type") == "stream" and token in out.get("text", ""):
@@ -359,7 +360,7 @@ class GuardedRun(NotebookClient):
     def _fail(self, cell, ename: str, evalue: str) -> None:
         cell.outputs = list(cell.get("outputs", [])) + [error_output(ename, evalue)]
 
-    def _classify(self, out, role: str, where: str, hidden: bool) -> None:
+    def _classify(self, out, *, role: str, where: str, hidden: bool) -> None:
         """One error output of a cell as a finding (never the student's text from a hidden cell)."""
         ename, evalue = out.get("ename", ""), str(out.get("evalue", ""))
         text = f"{ename} in the hidden checks" if hidden else f"{ename}: {evalue}"

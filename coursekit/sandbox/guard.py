@@ -70,8 +70,16 @@ def install_dirs() -> tuple:
 
 
 def code_file(obj) -> str | None:
-    """The file a plain Python function (or bound method) was written in; None for anything else."""
-    fn = getattr(obj, "__func__", obj)
+    """The file a plain Python function (or bound method) was written in; None for anything else.
+
+    Any attribute lookup may run a library's code and fail with any exception: torch's lazy modules
+    (``torch.onnx``'s ``onnx``) import on first access, ``torch.classes`` raises RuntimeError. Such an
+    object is not the notebook's function, and the guard must go on (a guard that raises is read as
+    removed, and every later test cell fails as tampering)."""
+    try:
+        fn = getattr(obj, "__func__", obj)
+    except Exception:
+        return None
     code = getattr(fn, "__code__", None) if isinstance(fn, types.FunctionType) else None
     return code.co_filename if code is not None else None
 
@@ -79,7 +87,7 @@ def code_file(obj) -> str | None:
 class Guard:
     """Snapshot at creation; restore and report before each test cell."""
 
-    def __init__(self, nonce: str, preload, roots, student_names, cell_file: str = ""):
+    def __init__(self, *, nonce: str, preload, roots, student_names, cell_file: str = ""):
         from IPython import get_ipython
 
         for name in preload:
@@ -185,9 +193,12 @@ class Guard:
         package = module.rsplit(".", 1)[0] if "." in module else module
         for name, mod in list(sys.modules.items()):
             if name != module and (name == package or name.startswith(package + ".")):
-                value = getattr(mod, attr, MISSING) if isinstance(mod, types.ModuleType) else MISSING
-                if value is not MISSING and callable(value) and not self.notebook_code(value):
-                    return value
+                try:        # a module's __getattr__ may import (and fail): not the original then
+                    value = getattr(mod, attr, MISSING) if isinstance(mod, types.ModuleType) else MISSING
+                    if value is not MISSING and callable(value) and not self.notebook_code(value):
+                        return value
+                except Exception:
+                    continue
         return MISSING
 
     def _restore_sys(self, changed):
@@ -216,7 +227,7 @@ class Guard:
             del bd[k]
             changed.append("builtins." + k)
 
-    def _put_back(self, saved: dict, d, put, label: str, changed: list) -> None:
+    def _put_back(self, saved: dict, d, put, *, label: str, changed: list) -> None:
         """Restore the saved callables of one namespace ``d`` with ``put(name, value)``."""
         for k, v in list(saved.items()):
             cur = d.get(k, MISSING)
@@ -237,12 +248,13 @@ class Guard:
                 sys.modules[name] = mod
                 changed.append("sys.modules[%r]" % name)
             d = vars(mod)
-            self._put_back(saved, d, d.__setitem__, name + ".", changed)
+            self._put_back(saved, d, d.__setitem__, label=name + ".", changed=changed)
 
     def _restore_classes(self, changed):
         for cls, saved in self.class_state.items():
             d = vars(cls)
-            self._put_back(saved, d, lambda k, v, cls=cls: setattr(cls, k, v), cls.__name__ + ".", changed)
+            self._put_back(saved, d, lambda k, v, cls=cls: setattr(cls, k, v), label=cls.__name__ + ".",
+                           changed=changed)
             for k in [k for k in d if k not in saved]:
                 try:
                     if callable(d[k]):
@@ -354,6 +366,7 @@ class Guard:
         self.report(changed=[])
 
 
-def make_guard(nonce: str, preload, roots, student_names) -> Guard:
+def make_guard(*, nonce: str, preload, roots, student_names) -> Guard:
     """The guard of one notebook run (call once, from the setup cell, before the first student cell)."""
-    return Guard(nonce, preload, roots, student_names, cell_file=sys._getframe(1).f_code.co_filename)
+    return Guard(nonce=nonce, preload=preload, roots=roots, student_names=student_names,
+                 cell_file=sys._getframe(1).f_code.co_filename)

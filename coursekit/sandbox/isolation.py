@@ -314,7 +314,7 @@ def kernel_python() -> str:
     return os.path.realpath(sys.executable)
 
 
-def kernel_command(box: Box, config: str, isolation: str, env: dict, *, tmp_mb: int, hide_judge: bool) -> list[str]:
+def kernel_command(box: Box, config: str, *, isolation: str, env: dict, tmp_mb: int, hide_judge: bool) -> list[str]:
     """The kernelspec argv: the launcher (:func:`coursekit.sandbox.kernel.kernel_main`), in bwrap or not."""
     launcher = [kernel_python(), "-m", "coursekit.sandbox", "kernel", config, "{connection_file}"]
     if isolation == "bubblewrap":

@@ -52,8 +52,8 @@ class SandboxKernel(AsyncKernelManager):
         config = json.dumps({"limits": asdict(limits), "isolation": isolation_kind, "uid": box.uid,
                              "work": str(box.work), "readable": readable, "listable": listable,
                              "writable": box.writable(), "preload": preload})
-        argv = isolation.kernel_command(box, config, isolation_kind, env, tmp_mb=limits.max_file_mb * 4,
-                                        hide_judge=hide_judge)
+        argv = isolation.kernel_command(box, config, isolation=isolation_kind, env=env,
+                                        tmp_mb=limits.max_file_mb * 4, hide_judge=hide_judge)
         spec = KernelSpec(argv=argv, display_name="Python 3 (coursekit sandbox)", language="python",
                           interrupt_mode="signal", env={})
         super().__init__(kernel_name=KERNEL_NAME, kernel_spec_manager=_OneSpec(spec), transport="ipc",

@@ -7,9 +7,9 @@ import asyncio
 import base64
 import queue
 import secrets
-import threading
 import shutil
 import tempfile
+import threading
 from dataclasses import asdict
 from pathlib import Path
 

@@ -54,6 +54,54 @@ def _bound_names(tree) -> set[str]:
     return names
 
 
+def _module_bindings(tree) -> set[int]:
+    """ids of the nodes that bind a name of the notebook's namespace (the module scope).
+
+    A function's parameters and locals, a comprehension's variables and a class body's attributes
+    live in scopes of their own and never rebind what the instructor's cells define; a ``global``
+    declaration (or a walrus in a module-level comprehension) does reach the module scope.
+    """
+    found: set[int] = set()
+
+    def visit(node, *, module: bool, declared: frozenset) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if module or node.name in declared:
+                found.add(id(node))
+            for sub in node.decorator_list + getattr(node, "bases", []) + getattr(node, "keywords", []):
+                visit(sub, module=module, declared=declared)
+            if not isinstance(node, ast.ClassDef):
+                for default in node.args.defaults + [d for d in node.args.kw_defaults if d is not None]:
+                    visit(default, module=module, declared=declared)
+            inner = frozenset(n for g in ast.walk(node) if isinstance(g, ast.Global) for n in g.names)
+            for sub in node.body:
+                visit(sub, module=False, declared=inner)
+            return
+        if isinstance(node, ast.Lambda):
+            return                                             # its parameters are its own
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            for sub in ast.walk(node):                         # only a walrus leaks out of a comprehension
+                if isinstance(sub, ast.NamedExpr) and (module or sub.target.id in declared):
+                    found.add(id(sub.target))
+            return
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            if module or node.id in declared:
+                found.add(id(node))
+        for sub in ast.iter_child_nodes(node):
+            visit(sub, module=module, declared=declared)
+
+    visit(tree, module=True, declared=frozenset())
+    return found
+
+
+def _builtin_exception(name: str) -> bool:
+    """A builtin exception class (AssertionError, ValueError, ...): the checks raise and catch them;
+    a student's own ``class ShapeError(ValueError)`` is not one."""
+    import builtins
+
+    obj = getattr(builtins, name, None)
+    return isinstance(obj, type) and issubclass(obj, BaseException)
+
+
 def _parse(src: str):
     try:
         return ast.parse(_python_source(src))
@@ -128,12 +176,14 @@ class _Scan:
     def __init__(self, *, module_aliases: set[str], protected_names: set[str], builtin_names: set[str]):
         self.modules, self.protected, self.builtins = set(module_aliases), protected_names, builtin_names
         self.found: list[dict] = []
+        self.bindings: set[int] = set()
 
     def flag(self, where: str, msg: str) -> None:
         if not any(f["where"] == where and f["message"] == msg for f in self.found):
             self.found.append(finding("tampering", msg, where))
 
     def cell(self, where: str, tree) -> None:
+        self.bindings = _module_bindings(tree)
         for node in ast.walk(tree):     # the student's own imports are modules too (import coursekit.x as e)
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 self.modules |= {(a.asname or a.name).split(".")[0] for a in node.names}
@@ -174,19 +224,22 @@ class _Scan:
         return out
 
     def names(self, node, tree):
-        """Redefinitions of what the instructor's cells define and of builtins the tests use."""
+        """Redefinitions of what the instructor's cells define and of builtins the tests use (in the
+        notebook's namespace: a function's own local ``b`` is not the instructor's ``b``)."""
         out = []
+        if id(node) not in self.bindings:
+            return out
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             if node.id in self.protected:
                 out.append(f"redefines {node.id!r}, which the instructor's cells define and the tests use "
                            "(the original was restored before the tests)")
-            if node.id in self.builtins or node.id.endswith("Error"):
+            if node.id in self.builtins or _builtin_exception(node.id):
                 out.append(f"rebinds the builtin {node.id!r} that the tests rely on")
         if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
             if node.name in self.protected:
                 out.append(f"redefines {node.name!r}, which the instructor's cells define and the tests use "
                            "(the original was restored before the tests)")
-            if node.name in self.builtins or node.name.endswith("Error"):
+            if node.name in self.builtins or _builtin_exception(node.name):
                 out.append(f"redefines the builtin {node.name!r}")
         return out
 

@@ -387,7 +387,8 @@ def _loop_cases():          # (model seed, seed, steps, k, batch size, lr)
 
 
 def _loop_wrong(detach=True, cost="non_saturating", optimiser="adam", optimisers_once=True, g_noise="fresh",
-                real="random", zero_grad_d=True, order="d_first", own_lr=None, own_k=None, noise_once=False):
+                real="random", zero_grad_d=True, order="d_first", own_lr=None, own_k=None, noise_once=False,
+                seeded=True):
     """The reference loop with one known mistake switched on (the same order of random draws)."""
     def wrong(G, D, data, steps, k=1, batch_size=64, lr=1e-3, seed=0):
         from coursekit import gan
@@ -401,7 +402,7 @@ def _loop_wrong(detach=True, cost="non_saturating", optimiser="adam", optimisers
                     torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999)))
 
         opt_g, opt_d = make()
-        rng = torch.Generator().manual_seed(seed)
+        rng = torch.Generator().manual_seed(seed) if seeded else None      # None: torch's global generator
         fixed = torch.randn(batch_size, G.z_dim, generator=rng) if noise_once else None
         history = {"d_loss": [], "g_loss": []}
         for _ in range(steps):
@@ -478,7 +479,7 @@ EXERCISES.append(Exercise(
     assignment=ASSIGNMENT, exercise_id="ex4-training-loop", function="train_gan",
     title="Exercise 4 (the training loop)", reference=_loop_ref, cases=_loop_cases,
     misconceptions=[
-        Misconception(name="seed ignored", depth=0,
+        Misconception(name="seed ignored", depth=0, wrong=_loop_wrong(seeded=False),
                       hint="Draw every random number (batch indices, noise) from ONE torch.Generator seeded with `seed` "
                       "(generator=... in torch.randint and torch.randn), not from torch's global generator: the same "
                       "seed must give the same run.",
@@ -548,7 +549,7 @@ EXERCISES.append(Exercise(
     "the history holds the mean discriminator loss and the generator loss of every step.",
     forbidden=("coursekit.gan.training.train_gan", "coursekit.gan.training.GANTrainer",
                "coursekit.gan.training.discriminator_step", "coursekit.gan.training.generator_step",
-               "coursekit.gan.training.critic_step", "coursekit.gan.study"),
+               "coursekit.gan.training.critic_step", "coursekit.gan.study", "torchgan"),
     returns="any", atol=1e-5,
     harness=harnesses.training_loop,
     probes={"seed-3-global-1": Probe(args=lambda: (3, 3, 3, 1, 16, 2e-3), global_seed=1),
