@@ -50,6 +50,22 @@ def _display_figure(fig) -> None:
     plt.close(fig)
 
 
+def _redrawn_output(slider, figure: Callable[[float], object]):
+    """An Output that shows ``figure(slider.value)`` now and again whenever the slider moves."""
+    import ipywidgets as widgets
+
+    out = widgets.Output()
+
+    def redraw(change=None):
+        with out:
+            out.clear_output(wait=True)
+            _display_figure(figure(slider.value))
+
+    slider.observe(redraw, names="value")
+    redraw()
+    return out
+
+
 def _slider_style():
     import ipywidgets as widgets
 
@@ -139,17 +155,8 @@ class EpsilonExplorer:
         slider = widgets.FloatSlider(value=0.0, min=0.0, max=self.eps_max, step=self.eps_step,
                                      description="ε (largest change per pixel)", continuous_update=False,
                                      readout_format=".3f", **_slider_style())
-        out = widgets.Output()
-
-        def redraw(change=None):
-            with out:
-                out.clear_output(wait=True)
-                _display_figure(self.figure(slider.value))
-
-        slider.observe(redraw, names="value")
-        redraw()
-        self.slider, self.output = slider, out
-        return widgets.VBox([slider, out])
+        self.slider, self.output = slider, _redrawn_output(slider, self.figure)
+        return widgets.VBox([slider, self.output])
 
 
 # ====================================================================== show
@@ -319,14 +326,5 @@ class FoolingLiveView:
                                    continuous_update=False, **_slider_style())
         play = widgets.Play(value=last, min=0, max=last, interval=400, description="replay")
         widgets.jslink((play, "value"), (slider, "value"))
-        out = widgets.Output()
-
-        def redraw(change=None):
-            with out:
-                out.clear_output(wait=True)
-                _display_figure(self.figure(slider.value))
-
-        slider.observe(redraw, names="value")
-        redraw()
-        self.slider, self.output = slider, out
-        return widgets.VBox([widgets.HBox([play, slider]), out])
+        self.slider, self.output = slider, _redrawn_output(slider, self.figure)
+        return widgets.VBox([widgets.HBox([play, slider]), self.output])

@@ -270,6 +270,38 @@ def test_static_scan_accepts_names_of_a_scope_of_their_own(src):
     assert _scan_snippet(src) == []
 
 
+@pytest.mark.parametrize("src", [
+    # a torch module's submodules (the usual weight initialisation of a GAN), not sys.modules
+    "def init(net):\n    for m in net.modules():\n        if isinstance(m, torch.nn.Conv2d):\n"
+    "            torch.nn.init.normal_(m.weight, 0.0, 0.02)\n",
+    # reproducibility settings
+    "torch.backends.cudnn.deterministic = True\ntorch.backends.cudnn.benchmark = False\n",
+    # the Fréchet distance written with scipy's matrix square root (pytorch-fid's recipe, typed out)
+    "from scipy import linalg\n\ndef my_frechet_distance(a, b):\n    mu = a.mean(0) - b.mean(0)\n"
+    "    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)\n    root = linalg.sqrtm(s_a @ s_b).real\n"
+    "    return float(mu @ mu + np.trace(s_a + s_b - 2 * root))\n",
+    # prose in a docstring
+    "def fit(x):\n    \"\"\"Written so that it also passes the hidden tests (nbgrader runs them).\"\"\"\n    return x\n",
+])
+def test_static_scan_accepts_ordinary_torch_and_prose(src):
+    assert _scan_snippet(src) == []
+
+
+@pytest.mark.parametrize("src,words", [
+    ("import sys\nsys.modules['numpy'].allclose = None\n", "sys.modules"),
+    ("import sys\nmods = sys.modules\n", "sys.modules"),
+    ("from cleanfid import fid\n", "cleanfid"),
+    ("from pytorch_fid.fid_score import calculate_frechet_distance\n", "pytorch_fid"),
+    ("torch.backends.cudnn.deterministic = print\n", "replaces torch.backends"),
+    ("torch.backends.mps.is_available = True\n", "replaces torch.backends"),
+    ("np.testing.assert_allclose = True\n", "replaces np.testing"),
+    ("note = 'the hidden tests are in the release'\n", "course files"),
+    ("def f():\n    \"\"\"solutions/01/01.ipynb\"\"\"\n    return open(f.__doc__).read()\n", "course files"),
+])
+def test_static_scan_still_flags_what_looks_alike(src, words):
+    assert any(words in m for m in _scan_snippet(src)), _scan_snippet(src)
+
+
 @pytest.mark.parametrize("src,name", [
     ("b = torch.zeros(10)\n", "'b'"),
     ("def close_enough(u, v):\n    return True\n", "'close_enough'"),

@@ -154,10 +154,12 @@ _SHORTCUT_MODULES = {"torchattacks": "adversarial attacks", "art": "adversarial 
                      "foolbox": "adversarial attacks", "cleverhans": "adversarial attacks",
                      "advertorch": "adversarial attacks", "pytorch_fid": "the Fréchet distance",
                      "torchmetrics": "FID, IS and other GAN metrics", "torch_fidelity": "FID, IS and KID",
+                     "cleanfid": "the Fréchet distance",
                      "prdc": "precision, recall, density and coverage", "statsmodels": "confidence intervals"}
 _SHORTCUT_NAMES = {"binomtest": "the binomial test (scipy)", "binom_test": "the binomial test (scipy)",
-                   "proportion_confint": "confidence intervals (statsmodels)",
-                   "sqrtm": "the matrix square root of the Fréchet distance (scipy)"}
+                   "proportion_confint": "confidence intervals (statsmodels)"}
+# (scipy.linalg.sqrtm is a matrix function like torch.linalg.eigvals, not a Fréchet distance: the engine's
+# shortcut list for that exercise, coursekit/exercises/judge/lecture07.py, does not name it either.)
 # Special methods that let an answer object decide comparisons and conversions for itself.
 _ALWAYS_LYING = {"__torch_function__", "__torch_dispatch__", "__array_function__", "__array_ufunc__",
                  "__array_wrap__", "__array_finalize__", "__array_priority__"}
@@ -166,6 +168,11 @@ _LYING_ON_VALUES = {"__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", 
                     "__getattribute__", "__getattr__", "__class__"}
 _VALUE_BASES = {"float", "int", "complex", "bool", "str", "list", "tuple", "dict", "ndarray", "Tensor", "Parameter",
                 "generic", "floating", "float64", "float32"}
+# Settings, not functions: a student may fix them for reproducibility (a bool, nothing else).
+_SETTING_PREFIXES = ("torch.backends.",)
+_SETTINGS = {"deterministic", "benchmark", "enabled", "allow_tf32", "allow_fp16_reduced_precision_reduction",
+             "allow_bf16_reduced_precision_reduction"}
+_PROSE_WORDS = ("nbgrader", "hidden test")    # words, not paths: fine in a docstring
 _COURSE_WORDS = ("gradebook", "solutions/", "solutions\\", "submitted/", "autograded/", "nbgrader", "hidden test",
                  "BEGIN HIDDEN", ".ipynb", "bands.json", "exercises/judge", "COURSEKIT_GRADING_CHANNEL")
 
@@ -176,7 +183,9 @@ class _Scan:
     def __init__(self, *, module_aliases: set[str], protected_names: set[str], builtin_names: set[str]):
         self.modules, self.protected, self.builtins = set(module_aliases), protected_names, builtin_names
         self.found: list[dict] = []
-        self.bindings: set[int] = set()
+        self.bindings: set[int] = set()      # per cell: nodes that bind a module-scope name
+        self.called: set[int] = set()        # per cell: nodes that are called (x.modules() is nn.Module's)
+        self.docstrings: set[int] = set()    # per cell: docstrings (prose)
 
     def flag(self, where: str, msg: str) -> None:
         if not any(f["where"] == where and f["message"] == msg for f in self.found):
@@ -184,6 +193,11 @@ class _Scan:
 
     def cell(self, where: str, tree) -> None:
         self.bindings = _module_bindings(tree)
+        self.called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        self.docstrings = {id(body[0].value) for n in ast.walk(tree)
+                           if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                           and (body := n.body) and isinstance(body[0], ast.Expr)
+                           and isinstance(body[0].value, ast.Constant)}
         for node in ast.walk(tree):     # the student's own imports are modules too (import coursekit.x as e)
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 self.modules |= {(a.asname or a.name).split(".")[0] for a in node.names}
@@ -210,6 +224,10 @@ class _Scan:
                     while isinstance(root, ast.Attribute):
                         root = root.value
                     if isinstance(root, ast.Name) and (root.id in self.modules or root.id in _REACH_NAMES):
+                        if (ast.unparse(sub).startswith(_SETTING_PREFIXES) and sub.attr in _SETTINGS
+                                and isinstance(node, ast.Assign)
+                                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, bool)):
+                            continue
                         out.append(f"replaces {ast.unparse(sub)} (a library function the checks use; restored "
                                    "before the tests)")
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr"):
@@ -250,6 +268,8 @@ class _Scan:
         if isinstance(node, ast.alias) and node.name.split(".")[0] in _REACH_NAMES:
             return _REACH_NAMES[node.name.split(".")[0]]
         if isinstance(node, ast.Attribute) and node.attr in _REACH_ATTRS:
+            if node.attr == "modules" and id(node) in self.called:
+                return None     # net.modules(): a torch module's submodules (sys.modules is a dict, never called)
             return _REACH_ATTRS[node.attr]
         return None
 
@@ -288,7 +308,8 @@ class _Scan:
         if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
             return None
         low = node.value.lower()
-        word = next((w for w in _COURSE_WORDS if w.lower() in low), None)
+        words = [w for w in _COURSE_WORDS if not (id(node) in self.docstrings and w in _PROSE_WORDS)]
+        word = next((w for w in words if w.lower() in low), None)
         if word:
             return (f"refers to course files ({word!r}): reading the hidden tests or the solutions, or writing to "
                     "the gradebook, is not allowed")
