@@ -113,7 +113,8 @@ def test_every_install_cell_in_the_lectures_matches_the_setting(clean_env):
                 first_code = next(c for c in nb.cells if c.cell_type == "code")
                 assert first_code is cell, f"{path.relative_to(ROOT)}: the install cell is the first code cell"
             found += len(cells)
-    assert found >= 2, "lecture 00 has the install cell, in solutions/ and notebooks/"
+    lectures = len(list((ROOT / "solutions").glob("*/*.ipynb")))
+    assert found == 2 * lectures, "every lecture starts with the install cell, in solutions/ and notebooks/"
 
 
 # ---------------------------------------------------------------- the cell, run where coursekit is missing
