@@ -39,6 +39,18 @@ VARIANTS = {
     "cond_c128_refine_dropout": {"channels": 128, "refine": True, "d_channels": 64, "d_dropout": 0.3,
                                  "conditional": True},
 }
+# Round 2 (session of 2026-11-28 afternoon): from the shipped refine recipe, longer runs with G's
+# moving averages tracked (TRACKED decays, evaluated beside the raw weights at every checkpoint),
+# larger batches (a launch-bound GPU step costs about the same at 512 as at 128) and a stronger D.
+SHIPPED = {"channels": 128, "refine": True, "d_channels": 64}
+TRACKED = (0.999, 0.9999)
+VARIANTS.update({
+    "r2_b128": {**SHIPPED, "steps": 30000},
+    "r2_b512": {**SHIPPED, "steps": 30000, "batch_size": 512},
+    "r2_b256_ttur": {**SHIPPED, "steps": 30000, "batch_size": 256, "lr_g": 1e-4, "lr_d": 4e-4},
+    "r2_b512_d128": {**SHIPPED, "steps": 30000, "batch_size": 512, "d_channels": 128},
+    "r2_b512_c256": {**SHIPPED, "steps": 30000, "batch_size": 512, "channels": 256},
+})
 
 
 def _rank(figures: dict) -> tuple:
@@ -56,16 +68,17 @@ def select(out: Path, keep: int = 3) -> dict:
         if path.name in ("time_to_recognisable.json", "selected.json"):
             continue
         record = json.loads(path.read_text())
-        if record["curve"]:
+        if record.get("curve"):
             best[path.stem] = min(record["curve"], key=_rank)
     plain = sorted((n for n in best if not VARIANTS[n].get("conditional")), key=lambda n: _rank(best[n]))
     cond = sorted((n for n in best if VARIANTS[n].get("conditional")), key=lambda n: _rank(best[n]))
     chosen = plain[:keep] + cond[:2]
     weights = {}
     for name in chosen:
-        weights[f"{name}@{best[name]['step']}"] = torch.load(out / f"{name}.pt")[best[name]["step"]]
+        key = f"{best[name].get('track', 'raw')}@{best[name]['step']}"
+        weights[f"{name}:{key}"] = torch.load(out / f"{name}.pt")[key]
     torch.save(weights, out / "selected.pt")
-    summary = {name: {k: best[name][k] for k in ("step", "confident_fraction", "fid_mnist", "fid_mnist_real",
+    summary = {name: {k: best[name].get(k) for k in ("step", "track", "confident_fraction", "fid_mnist", "fid_mnist_real",
                                                   "class_shares", "misses") + (("label_agreement",)
                                                   if "label_agreement" in best[name] else ())}
                for name in best}
@@ -113,18 +126,25 @@ def run_variant(name: str, steps: int | None, every: int, out: Path) -> None:
     real_train = data.load_mnist("train")[0]
     curve, weights = [], {}
 
-    def on_checkpoint(step: int, seconds: float) -> None:
-        shipped = copy.deepcopy(generator).eval()
-        round_to_float16(shipped)
-        figures = evaluate_digit_generator(shipped, seed=recipe["seed"] + 1000,
-                                           real_test=real_test, real_train=real_train)
-        figures.update(step=step, train_seconds=round(seconds, 1), misses=meets_quality_bar(figures))
-        curve.append(figures)
-        weights[step] = {k: v.detach().half().cpu() if v.is_floating_point() else v.cpu()
-                         for k, v in shipped.state_dict().items()}
-        print(f"[{name}] step {step} {seconds:.0f}s conf {figures['confident_fraction']:.3f} "
-              f"fid {figures['fid_mnist']:.1f}/{figures['fid_mnist_real']:.1f} "
-              f"shares {min(figures['class_shares']):.3f}-{max(figures['class_shares']):.3f}", flush=True)
+    def on_checkpoint(step: int, seconds: float, averages: dict) -> None:
+        for track, model in [("raw", generator)] + [(f"ema{d}", m) for d, m in averages.items()]:
+            shipped = copy.deepcopy(model).eval()
+            round_to_float16(shipped)
+            figures = evaluate_digit_generator(shipped, seed=recipe["seed"] + 1000,
+                                               real_test=real_test, real_train=real_train)
+            figures.update(step=step, track=track, train_seconds=round(seconds, 1),
+                           misses=meets_quality_bar(figures))
+            curve.append(figures)
+            # Only the best checkpoint of each track is kept: what select() can choose.
+            best_so_far = min((c for c in curve if c["track"] == track), key=_rank)
+            if best_so_far is figures:
+                for key in [k for k in weights if k.startswith(f"{track}@")]:
+                    del weights[key]
+                weights[f"{track}@{step}"] = {k: v.detach().half().cpu() if v.is_floating_point() else v.cpu()
+                                              for k, v in shipped.state_dict().items()}
+            print(f"[{name}] step {step} {track} {seconds:.0f}s conf {figures['confident_fraction']:.3f} "
+                  f"fid {figures['fid_mnist']:.1f}/{figures['fid_mnist_real']:.1f} "
+                  f"shares {min(figures['class_shares']):.3f}-{max(figures['class_shares']):.3f}", flush=True)
         # Written aside, then renamed: a variant stopped at the deadline leaves whole files.
         torch.save(weights, out / f"{name}.pt.part")
         os.replace(out / f"{name}.pt.part", out / f"{name}.pt")
@@ -133,7 +153,8 @@ def run_variant(name: str, steps: int | None, every: int, out: Path) -> None:
         os.replace(out / f"{name}.json.part", out / f"{name}.json")
 
     train_gan_recipe(generator, discriminator, recipe, conditional=bool(recipe.get("conditional")),
-                     checkpoint_every=every, on_checkpoint=on_checkpoint, progress=False)
+                     checkpoint_every=every, on_checkpoint=on_checkpoint, progress=False,
+                     track_decays=TRACKED if name.startswith("r2_") else ())
 
 
 def pytorch_example_loop(recipe: dict, steps: int, every: int, on_checkpoint) -> None:
@@ -213,7 +234,7 @@ def time_to_recognisable(name: str, steps: int, every: int, out: Path) -> dict:
         if loop == "GANTrainer":
             generator, discriminator = build_models(recipe)
             train_gan_recipe(generator, discriminator, recipe, checkpoint_every=every, progress=False,
-                             on_checkpoint=lambda s, t: record(s, t, generator))
+                             on_checkpoint=lambda s, t, _: record(s, t, generator))
         else:
             pytorch_example_loop(recipe, steps, every, record)
         first = next((c for c in curve if c["confident_fraction"] >= 0.8), None)
@@ -221,6 +242,46 @@ def time_to_recognisable(name: str, steps: int, every: int, out: Path) -> dict:
                         "steps_to_80pct": first and first["step"]}
     (out / "time_to_recognisable.json").write_text(json.dumps(result, indent=1))
     return result
+
+
+def install(selected: Path, key: str, name: str, *, curves: Path, trained_on: str) -> dict:
+    """Ship ``selected[key]`` (weights from a search's selected.pt) as the zoo's ``name``.
+
+    The zoo entry's recipe must already describe the run (so ``coursekit zoo build name``
+    repeats it); the weights are saved in float16, evaluated on this machine exactly as
+    ``coursekit zoo build`` would, and recorded in the manifest with the run's train seconds.
+    """
+    import platform
+
+    import torch
+    from coursekit import __version__, zoo
+    from coursekit.recipes.build import record_in_manifest
+    from coursekit.recipes.gan import QUALITY_BAR, evaluate_digit_generator, meets_quality_bar
+
+    entry = zoo.ENTRIES[name]
+    model = entry.build()
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                           for k, v in torch.load(selected)[key].items()})
+    model.eval()
+    path = zoo.weights_dir() / f"{name}.pt"
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, path)
+    track, step = key.split(":")[-1].split("@")
+    curve = json.loads(curves.read_text())["curve"]
+    point = next(c for c in curve if c["track"] == track and c["step"] == int(step))
+    quality = evaluate_digit_generator(model, n=2000, seed=entry.recipe["seed"] + 1000)
+    misses = meets_quality_bar(quality)
+    record = {"description": entry.description, "sha256": zoo.sha256_of(path), "bytes": path.stat().st_size,
+              "parameters": sum(p.numel() for p in model.parameters()), "recipe": entry.recipe,
+              "data": "MNIST training set (60,000 images)", "train_seconds": point["train_seconds"],
+              "trained_on": trained_on, **quality, "quality_bar": QUALITY_BAR,
+              "meets_quality_bar": not misses, "misses": misses,
+              "evaluated_on": "2,000 samples (noise seed = recipe seed + 1000) classified by mnist_cnn "
+                              "(evaluated on the CPU)",
+              "built_with": {"coursekit": __version__, "python": platform.python_version(),
+                             "torch": f"{json.loads(curves.read_text()).get('torch', '2.11.0+cu130')} (training), "
+                                      f"{torch.__version__} (evaluation)"}}
+    record_in_manifest(name, record)
+    return record
 
 
 def main() -> None:
@@ -235,7 +296,18 @@ def main() -> None:
                                         "loop); 'auto': the best unconditional one")
     parser.add_argument("--bench-steps", type=int, default=4000)
     parser.add_argument("--bench-every", type=int, default=500)
+    parser.add_argument("--install", nargs=2, metavar=("KEY", "NAME"),
+                        help="ship KEY of OUT/selected.pt as the zoo's NAME (curves from OUT/<variant>.json)")
+    parser.add_argument("--trained-on", default="cuda (NVIDIA H200), fused Adam, alone on the GPU")
     args = parser.parse_args()
+    if args.install:
+        key, name = args.install
+        variant = key.split(":")[0]
+        record = install(args.out / "selected.pt", key, name, curves=args.out / f"{variant}.json",
+                         trained_on=args.trained_on)
+        print(json.dumps({k: record[k] for k in ("confident_fraction", "fid_mnist", "fid_mnist_real",
+                                                 "class_shares", "misses")}, indent=1))
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     if args.variant:
         run_variant(args.variant, args.steps, args.every, args.out)

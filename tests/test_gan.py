@@ -443,24 +443,27 @@ def test_shipped_cgan_meets_the_quality_bar():
 
 
 def test_shipped_dcgan_draws_recognisable_digits_of_every_class():
-    """The unconditional DCGAN: every class 5-15% of samples, ~80% confident, FID ~4x real.
+    """The unconditional DCGAN: every class 5-15% of samples, FID <= 2x real digits, ~87% confident.
 
-    It misses issue 17's full bar (90% confident, FID <= 2x real); the manifest says so and the
+    It meets issue 17's bar except the confident share (87% of 90%); the manifest says so and the
     search behind it is in docs/benchmarks.md. This test holds what it does reach, so a worse
     rebuild fails."""
     from coursekit import zoo
-    from coursekit.recipes.gan import meets_quality_bar
+    from coursekit.recipes.gan import QUALITY_BAR, meets_quality_bar
 
     G = zoo.load("dcgan_mnist")
     assert not G.training and G.z_dim == 64
     images = gan.generate(G, 500, seed=0)
     assert images.shape == (500, 1, 28, 28) and images.min() >= 0 and images.max() <= 1
     figures = _quality_against_the_embedded_digits("dcgan_mnist")
-    assert figures["confident_fraction"] > 0.77
+    assert figures["confident_fraction"] > 0.85
     assert all(0.05 <= share <= 0.15 for share in figures["class_shares"])          # no collapse
-    assert figures["fid_mnist"] < 4.5 * figures["fid_mnist_real"]
-    record = zoo.manifest()["dcgan_mnist"]
-    assert record["meets_quality_bar"] is False and record["misses"] == meets_quality_bar(record)
+    assert figures["fid_mnist"] <= QUALITY_BAR["fid_ratio_max"] * figures["fid_mnist_real"]
+    record = zoo.manifest()["dcgan_mnist"]          # full MNIST: FID 18.2 vs 11.0 real
+    assert record["fid_mnist"] <= QUALITY_BAR["fid_ratio_max"] * record["fid_mnist_real"]
+    assert record["misses"] == meets_quality_bar(record) == [
+        f"confident fraction {record['confident_fraction']:.3f} < {QUALITY_BAR['confident_fraction']}"]
+    assert zoo.weights_dir().joinpath("dcgan_mnist.pt").stat().st_size < 8e6      # "a few MB"
 
 
 # ---------------------------------------------------------------- the game in closed form (gan.theory)
