@@ -1,21 +1,23 @@
 """Every widget of the student notebooks works on a 1366x768 laptop screen, in a real JupyterLab 4
-driven by a real browser, in the learner's default budgets.
+driven by a real browser.
 
 The test starts JupyterLab as ``make lab`` does (coursekit.lab: nbgrader's instructor tools off for
 the session, kernels encrypted) on 127.0.0.1, token-less, with temporary config, runtime, settings and
 workspace folders, serving a copy of ``notebooks/`` (the STUDENT notebooks). Debian's Chromium
 (headless, background networking off) opens each lecture that shows a widget through Playwright at
-1366x768 and runs it with Run All in the default budgets (``COURSEKIT_FAST=0``).
+1366x768 and runs it with Run All in the fast budgets with live widgets (``COURSEKIT_FAST=1``,
+``COURSEKIT_LIVE_WIDGETS=1``): the widgets, their layout and their controls are the same in every
+budget, only the work behind them is smaller. Every lecture in the learner's default budgets, with the
+embedded digits and with the mirror, is executed by ``.ci/run`` (benchmarks/bench_notebooks.py).
 
-How the copies are made runnable: a student notebook stops at its first unanswered exercise (until
-the self-study "Run All never halts" helpers land, issue 13), so each solution cell of the copy gets
-the reference solution's source from ``solutions/`` (matched by nbgrader grade id), and the copy ends
-with the last widget cell (what follows is not needed to test the widgets, and costs minutes).
+How the copies are made runnable: each solution cell of the copy gets the reference solution's source
+from ``solutions/`` (matched by nbgrader grade id), and the copy ends with the last widget cell (what
+follows is not needed to test the widgets).
 
 For each widget, with its top scrolled to the top of the notebook: every control (slider handle,
 button, key box, Play) lies inside the visible notebook area, and each interaction (a slider moved
 with the keyboard, a button clicked with the mouse at its place on screen) changes the widget's
-output without any scrolling. The real-vs-fake game is played to the end, 20 answers, without a
+output without any scrolling. The real-vs-fake game is played to the end, every answer, without a
 scroll. Screenshots before and after go to build/browser/.
 
 Needs: ``apt-get install chromium`` and ``pip install playwright`` (``make browser-deps``); skipped
@@ -63,7 +65,7 @@ SIGNATURE = """(el) => [...el.querySelectorAll('.widget-output, .widget-image, .
 PROMPTS = "els => els.map(e => e.textContent.trim())"
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook on screen (not a restored tab)
 CONTROLS = ".noUi-handle, .widget-button, .widget-text input, .widget-play button"
-RUN_ALL_SECONDS = int(os.environ.get("COURSEKIT_BROWSER_TIMEOUT", "900"))
+RUN_ALL_SECONDS = int(os.environ.get("COURSEKIT_BROWSER_TIMEOUT", "300"))
 
 
 def _free_port() -> int:
@@ -112,10 +114,11 @@ def lab(tmp_path_factory):
         (settings / extension / f"{name}.jupyterlab-settings").write_text(json.dumps(value))
     config = learner_lab.write_config(tmp / "learner-config", learner=True)
     env = {k: v for k, v in learner_lab.session_env(config).items()
-           if k not in ("NBGRADER_EXECUTION", "COURSEKIT_STATIC_WIDGETS", "COURSEKIT_LIVE_WIDGETS", "JUPYTER_TOKEN")}
+           if k not in ("NBGRADER_EXECUTION", "COURSEKIT_STATIC_WIDGETS", "JUPYTER_TOKEN")}
+    # The fast budgets with live widgets (.ci/run runs every lecture in the default budgets).
     env.update(JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
                JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
-               COURSEKIT_FAST="0", COURSEKIT_OFFLINE="1")
+               COURSEKIT_FAST="1", COURSEKIT_LIVE_WIDGETS="1", COURSEKIT_OFFLINE="1")
     port = _free_port()
     command = learner_lab.command(tmp / "course", [
         "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--IdentityProvider.token=",
