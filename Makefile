@@ -33,7 +33,7 @@ notebooks-all-modes: $(STAMP)  ## every lecture, fast AND default budgets, embed
 wheel: $(STAMP)            ## dist/coursekit-*.whl: the package with its weights and digits (for Colab or pip)
 	$(VENV)/bin/pip wheel --no-deps --no-build-isolation -w dist .
 
-test-fast: $(STAMP)        ## skip the tests that execute notebooks or autograde
+test-fast: $(STAMP)        ## skip the slow tests (notebooks executed, submissions autograded, > ~5 s of training)
 	$(VENV)/bin/pytest -n 2 --dist loadgroup -m "not slow" --durations=15
 
 lab: $(STAMP)              ## JupyterLab on the student notebooks (nbgrader's instructor tools off, this session only)

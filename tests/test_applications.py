@@ -486,6 +486,7 @@ def test_defect_gan_training_runs_and_is_deterministic():
 
 # ====================================================================== seed studies (lecture 06)
 
+@pytest.mark.slow    # 5-15 s of training or sampling: make test-fast skips it
 def test_studies_live_stored_and_stale(tmp_path, monkeypatch):
     """A study computed live is what the fast budgets read back; a stored study of another definition is refused."""
     from coursekit.applications import studies

@@ -107,6 +107,7 @@ def test_bypass_loss_matches_a_hand_computation():
         defenses.bypass_loss(logits, d, y, kind="hinge")
 
 
+@pytest.mark.slow    # 5-15 s of training or sampling: make test-fast skips it
 def test_adaptive_attack_fools_classifier_and_detector(cnn, digits, detector_and_history):
     detector, _ = detector_and_history
     x, y = digits[0][300:400], digits[1][300:400]
@@ -153,6 +154,7 @@ def test_adaptive_attack_is_seeded_and_eps_zero_is_identity(cnn, digits, detecto
 
 # ---------------------------------------------------------------- adversarial training
 
+@pytest.mark.slow    # 5-15 s of training or sampling: make test-fast skips it
 def test_adversarial_training_beats_standard_training_under_pgd():
     x, y = data.load_mnist("train", limit=1000)
     x_test, y_test = data.load_mnist("test", limit=300)

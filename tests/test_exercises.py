@@ -349,6 +349,7 @@ def test_shape_messages_do_not_quote_the_hidden_probes():
     assert not re.search(r"\(\d+,", result.message)
 
 
+@pytest.mark.slow    # recalibrates every exercise's bands (~8 s): make test-fast skips it
 def test_regenerating_the_bands_gives_the_stored_file():
     assert calibrate_bands.main(["--check"]) == 0, "solutions/*/bands.json is stale: run scripts/calibrate_bands.py"
 

@@ -442,6 +442,7 @@ def test_shipped_cgan_meets_the_quality_bar():
     assert record["meets_quality_bar"] and record["confident_fraction"] >= 0.9
 
 
+@pytest.mark.slow    # 5-15 s of training or sampling: make test-fast skips it
 def test_shipped_dcgan_draws_recognisable_digits_of_every_class():
     """The unconditional DCGAN: every class 5-15% of samples, FID <= 2x real digits, ~87% confident.
 
