@@ -115,6 +115,25 @@ def test_functions_imports_and_builtins_stay_tampering():
         assert step["before"]["reset"] == want, (source, step)
 
 
+def test_a_model_rebound_to_another_model_is_data():
+    """A model is callable but is its weights: the student's own model under the notebook's name is reset (a
+    note); a function, or a model whose class redefines its call, in its place is tampering."""
+    cells = [("instructor", "import torch\n\nmodel = torch.nn.Linear(2, 2)"),
+             ("test", "assert model(torch.zeros(1, 2)).shape == (1, 2) and type(model) is torch.nn.Linear")]
+    students = [("model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))", "reset"),
+                ("model = lambda x: x", "changed"),
+                ("class Agreeable(torch.nn.Linear):\n    def __call__(self, x):\n        return x\n\n\n"
+                 "model = Agreeable(2, 2)", "changed")]
+    for source, _ in students:
+        cells += [("student", source), cells[1]]
+    steps = session(cells)
+    for (source, kind), step in zip(students, steps[3::2]):
+        assert step["error"] is None, (source, step)
+        other = "changed" if kind == "reset" else "reset"
+        assert step["before"][kind] == (["model"] if kind == "reset" else ["name model"]), (source, step)
+        assert step["before"][other] == [], (source, step)
+
+
 # A package whose attribute lookups import on demand, as torch.onnx's do (torch/onnx/_internal/_lazy_import.py):
 # where the optional dependency is missing, looking up any attribute raises ModuleNotFoundError, not
 # AttributeError, so even getattr(obj, name, default) raises.

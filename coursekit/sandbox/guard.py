@@ -10,7 +10,8 @@ every test cell :meth:`Guard.before_tests` stops the threads the student's code 
 exception raised in them, repeatedly), restores what the snapshot holds and the names that
 instructor cells defined, and reports what it had to do, plus any function written in the notebook
 found in a library module (a patch of a module imported after the snapshot). An instructor's *data*
-name that the student's code rebound to data (a loop variable named like a check's ``_x``) is put
+name that the student's code rebound to data (a loop variable named like a check's ``_x``, a model
+of their own under the notebook's ``model``: :func:`is_data`) is put
 back too but reported apart (``reset``): it cannot change a grade, and the executor tells the
 student rather than reporting tampering; a function, class, module, or a name an instructor cell
 imported, is tampering. After the test cell :meth:`Guard.after_tests` looks again: whatever changed
@@ -73,11 +74,20 @@ def install_dirs() -> tuple:
 
 
 def is_data(value) -> bool:
-    """A plain value (number, array, tensor, list...): not callable, not a class, not a module.
+    """A plain value (number, array, tensor, list...) or a model: not a function, class or module.
 
-    Both tests read the object's type, never the object (no student code runs here, and an object that
-    overrides ``__class__`` cannot pass for data)."""
-    return value is MISSING or not (callable(value) or issubclass(type(value), types.ModuleType))
+    A model (a ``torch.nn.Module`` whose call is torch's own) is callable but is its weights: data. One
+    whose class redefines ``__call__`` is not. Only the object's type is read, never the object (no
+    student code runs here, and an object that overrides ``__class__`` cannot pass for data)."""
+    cls = type(value)
+    if value is MISSING or not callable(value):
+        return not issubclass(cls, types.ModuleType)
+    nn = sys.modules.get("torch.nn")
+    module = vars(nn).get("Module") if nn is not None else None
+    if not (isinstance(module, type) and issubclass(cls, module)):
+        return False
+    call = next((vars(k)["__call__"] for k in cls.__mro__ if "__call__" in vars(k)), None)
+    return call is not None and call is vars(module).get("__call__")
 
 
 def code_file(obj) -> str | None:
