@@ -46,7 +46,7 @@ def notebook(cells: list[tuple[str, str]]):
     return nb
 
 
-def session(cells: list[tuple[str, str]], *, info: dict | None = None, path=()) -> list[dict]:
+def session(cells: list[tuple[str, str]], *, info: dict | None = None, path=(), cwd=None) -> list[dict]:
     """Run the cells with the guard (tests/guard_session.py); one step per cell."""
     info = dict(info or sandbox.notebook_names(notebook(cells)))
     info.update(preload=["numpy"], roots=sorted(set(info["roots"]) - {"torch", "coursekit"}))  # no torch: quick
@@ -55,7 +55,7 @@ def session(cells: list[tuple[str, str]], *, info: dict | None = None, path=()) 
             "cells": [[roles.get(role, role), source] for role, source in cells]}
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + os.environ.get("PYTHONPATH", "").split(os.pathsep)))
     done = subprocess.run([sys.executable, str(HERE / "guard_session.py")], input=json.dumps(spec), text=True,
-                          capture_output=True, env=env, timeout=120)
+                          capture_output=True, env=env, timeout=120, cwd=cwd)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.splitlines()[-1])
 
@@ -86,6 +86,21 @@ def test_deleting_a_data_name_is_reset_too():
                      ("student", "del n, _x"), ("test", CHECKS)])
     assert steps[-1]["error"] is None and steps[-1]["before"]["changed"] == []
     assert sorted(steps[-1]["before"]["reset"]) == ["_x", "n"]
+
+
+def test_a_builtin_the_checks_use_is_never_hidden_by_a_notebook_name(tmp_path):
+    """``abs = 0`` at the top of a cell would break the checks' ``abs(...)`` (a correct answer losing points):
+    removed before the tests, a note. A function under that name, even from a module the student wrote and
+    star-imported (which the static scan cannot see), would pass them: removed, tampering."""
+    steps = session([("instructor", INSTRUCTOR), ("solution", SOLUTION), ("test", FIRST_TEST),
+                     ("student", "abs = 0\nfor v in [-1, 2]:\n    abs += v"), ("test", CHECKS),
+                     ("student", "with open('helpers.py', 'w') as f:\n    f.write('abs = lambda v: 2')\n"
+                                 "from helpers import *"), ("test", CHECKS + "\nassert abs(-5) == 5")],
+                    path=[tmp_path], cwd=tmp_path)
+    data, function = steps[4], steps[6]
+    assert data["error"] is None and data["before"]["reset"] == ["abs"] and data["before"]["changed"] == []
+    assert function["error"] is None and function["before"]["changed"] == ["name abs (hid the builtin)"]
+    assert function["before"]["reset"] == []
 
 
 # (the student's cell, what the guard must name as tampering); each followed by the checks

@@ -342,10 +342,20 @@ def test_static_scan_leaves_data_names_rebound_as_the_cell_runs_to_the_guard(src
     ("def W(x):\n    return x\n", "'W'"),                     # a function in place of data
     ("class b:\n    pass\n", "'b'"),
     ("close_enough = 3\n", "'close_enough'"),                # not data: the instructor defined a function
-    ("len = 3\n", "'len'"),                                  # a builtin the tests use
+    ("W = lambda x: x\n", "'W'"),                            # a function, plain to see
+    ("len = lambda x: 3\n", "'len'"),                        # a builtin the tests use, replaced by a function
+    ("def f():\n    global len\n    len = 3\nf()\n", "'len'"),
+    ("AssertionError = Exception\n", "'AssertionError'"),
 ])
 def test_static_scan_still_flags_data_names_rebound_otherwise(src, name):
     assert any(name in m for m in _scan_snippet(src, data_names={"b", "W"})), _scan_snippet(src, {"b", "W"})
+
+
+@pytest.mark.parametrize("src", ["len = 0\nfor v in range(3):\n    len += 1\n", "for len in range(3):\n    pass\n"])
+def test_static_scan_leaves_a_builtin_hidden_by_data_to_the_guard(src):
+    """``len = 0`` at the top of a cell would break the checks' ``len(...)``: the guard removes it before the
+    tests (a note for data, tampering for a function)."""
+    assert _scan_snippet(src) == []
 
 
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "examples" / "submissions").glob("*/*/*.ipynb")),

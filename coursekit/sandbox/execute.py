@@ -25,6 +25,7 @@ cell by cell:
 from __future__ import annotations
 
 import asyncio
+import builtins
 import inspect
 import json
 import secrets
@@ -50,7 +51,8 @@ GUARD_TIMEOUT_S = 60     # the guard's own steps (it imports nothing new: the ke
 def setup_code(nonce: str, info: dict) -> str:
     """Kernel code that runs the guard module's source in a module object of its own and starts it."""
     args = (f"nonce={nonce!r}, preload={info['preload']!r}, roots={info['roots']!r}, "
-            f"student_names={set(info['student_names'])!r}, imported={set(info.get('imported', ()))!r}")
+            f"student_names={set(info['student_names'])!r}, imported={set(info.get('imported', ()))!r}, "
+            f"builtins_used={set(info.get('builtins_used', ()))!r}")
     return (f"import types as _ck_types\n_coursekit_guard = _ck_types.ModuleType('coursekit_guard')\n"
             f"exec(compile({inspect.getsource(guard)!r}, '<coursekit-guard>', 'exec'), _coursekit_guard.__dict__)\n"
             f"_coursekit_guard = _coursekit_guard.make_guard({args})\ndel _ck_types\n"
@@ -279,8 +281,9 @@ class GuardedRun(NotebookClient):
         for name in state.get("reset") or []:
             if name not in self.reset:
                 self.reset.add(name)
-                self.event("info", f"your variable {name} was reset before the tests ran (the notebook's own "
-                                   f"cells define {name}; the checks use their value, not yours)", where)
+                self.event("info", f"your variable {name} was reset before the tests ran (" + (
+                    f"it hid Python's builtin {name}, which the checks use" if name in vars(builtins) else
+                    f"the notebook's own cells define {name}; the checks use their value, not yours") + ")", where)
         return bool(changed)
 
     async def _after(self, cell, *, index: int, role: str, where: str, status, token, cut: bool, hidden: bool):

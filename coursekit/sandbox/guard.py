@@ -11,12 +11,12 @@ exception raised in them, repeatedly), restores what the snapshot holds and the 
 instructor cells defined, and reports what it had to do, plus any function written in the notebook
 found in a library module (a patch of a module imported after the snapshot). An instructor's *data*
 name that the student's code rebound to data (a loop variable named like a check's ``_x``, a model
-of their own under the notebook's ``model``: :func:`is_data`) is put
-back too but reported apart (``reset``): it cannot change a grade, and the executor tells the
-student rather than reporting tampering; a function, class, module, or a name an instructor cell
-imported, is tampering. After the test cell :meth:`Guard.after_tests` looks again: whatever changed
-while the checks ran (a thread that could not be stopped) is reported, and the executor fails that
-cell. Reports are single stdout lines tagged with a secret nonce, read by the executor.
+of their own under the notebook's ``model``: :func:`is_data`) is put back too but reported apart
+(``reset``): it cannot change a grade, and the executor tells the student rather than reporting
+tampering; a function, class, module, or a name an instructor cell imported, is tampering. After the
+test cell :meth:`Guard.after_tests` looks again: whatever changed while the checks ran (a thread
+that could not be stopped) is reported, and the executor fails that cell. Reports are single stdout
+lines tagged with a secret nonce, read by the executor.
 """
 import builtins
 import importlib
@@ -108,7 +108,8 @@ def code_file(obj) -> str | None:
 class Guard:
     """Snapshot at creation; restore and report before each test cell."""
 
-    def __init__(self, *, nonce: str, preload, roots, student_names, imported=(), cell_file: str = ""):
+    def __init__(self, *, nonce: str, preload, roots, student_names, imported=(), builtins_used=(),
+                 cell_file: str = ""):
         from IPython import get_ipython
 
         for name in preload:
@@ -118,6 +119,7 @@ class Guard:
                 pass
         self.nonce, self.roots, self.student_names = nonce, tuple(roots), set(student_names)
         self.imported = set(imported)     # names the instructor's cells bind by import: never data
+        self.builtins_used = set(builtins_used)   # builtins the checks call: a notebook name must not hide them
         self.shell = shell = get_ipython()
         kernel = getattr(shell, "kernel", None)
         self.lib_dirs = library_dirs(roots)
@@ -321,7 +323,9 @@ class Guard:
             changed.append("shell.set_custom_exc")
 
     def _restore_names(self, changed, reset):
-        """The instructor cells' names; a data name the student rebound to data goes to ``reset``."""
+        """The instructor cells' names, and the builtins the checks use (a notebook name that hides one is
+        removed: ``len = lambda x: 3``, or ``sum = 0`` that would break ``sum(...)``); a data name the
+        student rebound to data, or a builtin hidden by data, goes to ``reset``."""
         ns = self.shell.user_ns
         if ns.get("__builtins__") is not builtins and ns.get("__builtins__") is not vars(builtins):
             ns["__builtins__"] = builtins
@@ -332,6 +336,10 @@ class Guard:
                 ns[k] = v
                 data = k not in self.imported and is_data(v) and is_data(cur)
                 (reset if data else changed).append(k if data else "name " + k)
+        for k in sorted(self.builtins_used - set(self.trusted) - self.student_names):
+            cur = ns.pop(k, MISSING)
+            if cur is not MISSING:
+                (reset if is_data(cur) else changed).append(k if is_data(cur) else f"name {k} (hid the builtin)")
 
     # -- the executor's entry points ----------------------------------------------------------
     def report(self, **kw) -> None:
@@ -393,7 +401,7 @@ class Guard:
         self.report(changed=[])
 
 
-def make_guard(*, nonce: str, preload, roots, student_names, imported=()) -> Guard:
+def make_guard(*, nonce: str, preload, roots, student_names, imported=(), builtins_used=()) -> Guard:
     """The guard of one notebook run (call once, from the setup cell, before the first student cell)."""
     return Guard(nonce=nonce, preload=preload, roots=roots, student_names=student_names, imported=imported,
-                 cell_file=sys._getframe(1).f_code.co_filename)
+                 builtins_used=builtins_used, cell_file=sys._getframe(1).f_code.co_filename)

@@ -197,6 +197,7 @@ class _Scan:
         self.bindings: dict[int, bool] = {}  # per cell: nodes that bind a module-scope name (True: as the cell runs)
         self.called: set[int] = set()        # per cell: nodes that are called (x.modules() is nn.Module's)
         self.docstrings: set[int] = set()    # per cell: docstrings (prose)
+        self.as_cell_runs: set[int] = set()  # per cell: names bound as the cell runs, to what may be data
 
     def flag(self, where: str, msg: str) -> None:
         if not any(f["where"] == where and f["message"] == msg for f in self.found):
@@ -204,6 +205,9 @@ class _Scan:
 
     def cell(self, where: str, tree) -> None:
         self.bindings = _module_bindings(tree)
+        lambdas = {id(t) for n in ast.walk(tree) if isinstance(n, (ast.Assign, ast.AnnAssign))
+                   and isinstance(n.value, ast.Lambda) for t in ast.walk(n) if isinstance(t, ast.Name)}
+        self.as_cell_runs = {i for i, direct in self.bindings.items() if direct and i not in lambdas}
         self.called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
         self.docstrings = {id(body[0].value) for n in ast.walk(tree)
                            if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
@@ -258,16 +262,17 @@ class _Scan:
 
         An instructor's data name rebound as the cell runs (``for n in ...`` at the top of a cell) is
         left to the guard: it puts the value back before the tests and tells data (a note) from a
-        function (tampering), which only running shows. Rebound from a function (``global``), it may
-        happen while the checks run: tampering."""
+        function (tampering), which only running shows; so is a builtin the tests use, hidden by a name of
+        the notebook (``sum = 0``: the guard removes it). Rebound from a function (``global``), it may
+        happen while the checks run: tampering. A builtin exception class rebound is always tampering."""
         out = []
         if id(node) not in self.bindings:
             return out
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            if node.id in self.protected and not (node.id in self.data and self.bindings[id(node)]):
+            if node.id in self.protected and not (node.id in self.data and id(node) in self.as_cell_runs):
                 out.append(f"redefines {node.id!r}, which the instructor's cells define and the tests use "
                            "(the original was restored before the tests)")
-            if node.id in self.builtins or _builtin_exception(node.id):
+            if (node.id in self.builtins and id(node) not in self.as_cell_runs) or _builtin_exception(node.id):
                 out.append(f"rebinds the builtin {node.id!r} that the tests rely on")
         if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
             if node.name in self.protected:
