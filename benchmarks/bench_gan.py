@@ -5,8 +5,8 @@
 
 1. Throughput (iterations/s, one iteration = one D step + one G step) of
    ``GANTrainer.train`` against two plain PyTorch loops with the same models
-   (the zoo's ``dcgan_mnist`` recipe: G with 128 channels and the refine layer,
-   D with 64, batch 128) and optimisers: the same algorithm (fresh noise for the
+   (the refine recipe that was timed on the H200 with both loops: G with 128
+   channels and the refine layer, D with 64, batch 128) and optimisers: the same algorithm (fresh noise for the
    G step, as in Goodfellow et al.'s Algorithm 1), and the PyTorch DCGAN
    example's loop (one generator forward per iteration, its fakes reused for
    the G step). Rounds are interleaved, so load changes hit all three alike.
@@ -17,6 +17,9 @@
 3. ``--train``: train to ``--target`` here and evaluate every ``--eval-every``
    steps (1,000 samples classified by ``zoo.load('mnist_cnn')``; evaluation
    time excluded). Slow on a CPU (~0.3-0.5 s a step on 2 cores).
+4. The shipped ``dcgan_mnist`` recipe (256 channels, batch 512): ``GANTrainer``'s
+   seconds per step here, times the steps its H200 run needed (round 2 of the
+   recipe search, evaluated every 2,500 steps).
 
 Writes the figures to ``--out`` (JSON) when given.
 """
@@ -33,28 +36,33 @@ import torch.nn.functional as F
 
 from coursekit import data, gan, zoo
 
-RECIPE = zoo.ENTRIES["dcgan_mnist"].recipe
+SHIPPED = zoo.ENTRIES["dcgan_mnist"].recipe
+# The recipe whose time to recognisable digits was timed on the H200 with both loops
+# (gan_recipe_search_h200.json, "time_to_recognisable": round 1's refine recipe).
+RECIPE = {**{k: v for k, v in SHIPPED.items() if k not in ("ema_decay", "note")}, "channels": 128, "batch_size": 128}
 BATCH = RECIPE["batch_size"]
 Z_DIM = RECIPE["z_dim"]
-GPU_CURVES = Path(__file__).resolve().parent / "results" / "gan_recipe_search_h200.json"
+RESULTS = Path(__file__).resolve().parent / "results"
+GPU_CURVES = RESULTS / "gan_recipe_search_h200.json"
+SHIPPED_CURVE = RESULTS / "gan_recipe_search_h200_round2.json"
 
 
-def make_models(seed: int = 0):
+def make_models(seed: int = 0, recipe: dict = RECIPE):
     torch.manual_seed(seed)
-    return (gan.DCGANGenerator(z_dim=Z_DIM, channels=RECIPE["channels"], refine=RECIPE["refine"]),
-            gan.DCGANDiscriminator(RECIPE["d_channels"]))
+    return (gan.DCGANGenerator(z_dim=Z_DIM, channels=recipe["channels"], refine=recipe["refine"]),
+            gan.DCGANDiscriminator(recipe["d_channels"]))
 
 
 def adam(params):
     return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
 
 
-def run_trainer(x: torch.Tensor, steps: int) -> float:
-    G, D = make_models()
+def run_trainer(x: torch.Tensor, steps: int, recipe: dict = RECIPE) -> float:
+    G, D = make_models(recipe=recipe)
     trainer = gan.GANTrainer(G, D, seed=0, sample_every=0)
-    trainer.train(x, 5, BATCH, progress=False)                       # warm-up
+    trainer.train(x, 2, recipe["batch_size"], progress=False)         # warm-up
     start = time.perf_counter()
-    trainer.train(x, steps, BATCH, progress=False)
+    trainer.train(x, steps, recipe["batch_size"], progress=False)
     return steps / (time.perf_counter() - start)
 
 
@@ -101,7 +109,7 @@ def throughput(x: torch.Tensor, steps: int, rounds: int) -> dict:
         runs[LOOPS[2]].append(run_plain(x, steps, reuse_fake=True))
     medians = {name: statistics.median(values) for name, values in runs.items()}
     ours = medians[LOOPS[0]]
-    print(f"\nThroughput, dcgan_mnist recipe, batch {BATCH}, {steps} iterations x {rounds} rounds (median), "
+    print(f"\nThroughput, the timed refine recipe, batch {BATCH}, {steps} iterations x {rounds} rounds (median), "
           f"{torch.get_num_threads()} thread(s)")
     print(f"{'loop':32s} {'it/s':>8s} {'s/it':>8s} {'ours / this':>12s}")
     for name, median in medians.items():
@@ -129,6 +137,23 @@ def estimated_time_to_digits(speeds: dict, target: float) -> dict:
                      "gpu_seconds": next((p["seconds"] for p in gpu[key]["curve"] if p["step"] == steps), None)}
         print(f"{loop:32s} {steps or '-':>6} steps x {per_step:.3f} s = "
               f"{'%.0f s' % seconds if seconds else 'not reached in the recorded curve'}")
+    return out
+
+
+def shipped_recipe_time(x: torch.Tensor, steps: int, target: float) -> dict:
+    """The shipped recipe: GANTrainer's seconds per step here x the steps of its H200 run to ``target``."""
+    per_step = 1 / run_trainer(x, steps, recipe=SHIPPED)
+    curve = [c for c in json.loads(SHIPPED_CURVE.read_text())["solo"]["variants"]["r2_b512_c256"]["curve"]
+             if c["track"] == "raw"]
+    needed = steps_to_target(curve, target)
+    shipped_steps = SHIPPED["steps"]
+    out = {"seconds_per_step_here": round(per_step, 3), "steps_to_target_on_gpu_run": needed,
+           "gpu_eval_every": curve[0]["step"], "estimated_seconds_to_target_here": needed and round(needed * per_step),
+           "estimated_seconds_for_the_whole_recipe_here": round(shipped_steps * per_step)}
+    print(f"\nShipped recipe (batch {SHIPPED['batch_size']}, {SHIPPED['channels']} channels): {per_step:.2f} s/step here; "
+          f"{needed} steps to >= {target:.0%} on the GPU run (evaluated every {curve[0]['step']}) -> about "
+          f"{out['estimated_seconds_to_target_here']} s; the whole recipe ({shipped_steps:,} steps): "
+          f"about {out['estimated_seconds_for_the_whole_recipe_here'] / 3600:.1f} h")
     return out
 
 
@@ -170,9 +195,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     x, _ = data.load_mnist("train")
-    result = {"threads": args.threads, "training_images": len(x), "recipe": "dcgan_mnist",
+    result = {"threads": args.threads, "training_images": len(x), "recipe": RECIPE,
               "throughput": throughput(x, args.steps, args.rounds)}
     result["time_to_recognisable_estimated"] = estimated_time_to_digits(result["throughput"], args.target)
+    result["shipped_recipe"] = shipped_recipe_time(x, max(2, args.steps // 4), args.target)
     if args.train:
         result["time_to_recognisable_measured"] = time_to_digits(x, args.target, args.eval_every, args.max_steps)
     if args.out:

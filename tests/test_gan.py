@@ -428,6 +428,33 @@ def _quality_against_the_embedded_digits(name: str) -> dict:
                                     real_train=data.embedded_mnist("train")[0])
 
 
+def test_moving_average_follows_its_formula_and_copies_integer_buffers():
+    """recipes.gan.moving_average: avg <- decay * avg + (1 - decay) * theta, per float tensor (batch-norm
+    statistics too); integer buffers (the batch counter) are copied; the model itself is untouched."""
+    from coursekit.recipes.gan import moving_average
+
+    torch.manual_seed(0)
+    model = gan.DCGANGenerator(z_dim=8, channels=8)
+    average, update = moving_average(model)
+    start = {k: v.clone() for k, v in average.state_dict().items()}
+    model.train()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p))
+        model(torch.randn(16, 8))                     # moves the batch-norm statistics, counts a batch
+    theta = {k: v.clone() for k, v in model.state_dict().items()}
+    update(0.9)
+    for key, value in average.state_dict().items():
+        if value.is_floating_point():
+            assert torch.allclose(value, 0.9 * start[key] + 0.1 * theta[key], atol=1e-6), key
+        else:
+            assert torch.equal(value, theta[key]), key
+    assert any("num_batches_tracked" in k for k in start) and not any(p.requires_grad for p in average.parameters())
+    assert all(torch.equal(v, theta[k]) for k, v in model.state_dict().items())
+    update(0.0)                                        # decay 0: the copy becomes the model
+    assert all(torch.equal(v, theta[k]) for k, v in average.state_dict().items())
+
+
 def test_shipped_cgan_meets_the_quality_bar():
     """Issue 17's bar: >= 90% confident under mnist_cnn, every class 5-15%, FID <= 2x real digits."""
     from coursekit import zoo

@@ -86,6 +86,9 @@ EXPECTED = {
     # class 10: fairness under load (charged time, not the machine's)
     "slow_but_fine": (5, "ok"),                  # 6.5 s of CPU per call of scale (10 s per cell)
     "sleeps_near_limit": (5, "ok"),              # count_positive sleeps 8 s (10 s per cell)
+    # names the checks use, rebound by the student's own cells
+    "reuses_check_names": (5, "ok"),             # a hidden check's _x reused for experiments: reset, a note only
+    "rebinds_numpy_alias": (3, "tampering"),     # ex1 wrong + np rebound to an object that agrees: restored
 }
 # graded after leaves_daemon, in a grading run of its own: its answer is wrong if a file of leaves_daemon is visible
 LATER = {"sees_previous": (5, "ok")}
@@ -195,7 +198,8 @@ def _scan(student, released, assignment=A):
     info = sandbox.notebook_names(rel)
     return sandbox.scan_code(sandbox.student_code(graded), module_aliases=set(info["aliases"]),
                              protected_names=set(info["protected"]),
-                             builtin_names=set(info["builtins_used"]) | {"AssertionError"})
+                             builtin_names=set(info["builtins_used"]) | {"AssertionError"},
+                             data_names=set(info["data"]))
 
 
 @pytest.mark.parametrize("student,words", [
@@ -237,7 +241,8 @@ def test_static_scan_names_the_tampering_of_judged_answers(student, words, relea
 @pytest.mark.parametrize("student", ["alice_correct", "bob_blank", "raises", "infinite_loop", "memory_hog",
                                      "prints_megabytes", "fork_bomb", "swallows_interrupt", "slow_but_fine",
                                      "sleeps_near_limit", "prints_in_hidden", "echoes_probe_in_error",
-                                     "asserts_with_probe", "probes_devices", "sees_previous"])
+                                     "asserts_with_probe", "probes_devices", "sees_previous",
+                                     "reuses_check_names"])
 def test_static_scan_has_no_false_alarms(student, released):
     assert _scan(student, released) == []
 
@@ -248,10 +253,11 @@ def test_static_scan_has_no_false_alarms_on_judged_answers(student, released_jud
     assert _scan(student, released_judged, J) == []
 
 
-def _scan_snippet(src: str) -> list[str]:
+def _scan_snippet(src: str, data_names=frozenset()) -> list[str]:
     return [f["message"] for f in sandbox.scan_code([("ex", src)], module_aliases={"np", "torch"},
                                                     protected_names={"b", "W", "close_enough"},
-                                                    builtin_names={"len", "AssertionError"})]
+                                                    builtin_names={"len", "AssertionError"},
+                                                    data_names=data_names)]
 
 
 @pytest.mark.parametrize("src", [
@@ -318,6 +324,40 @@ def test_static_scan_flags_names_rebound_in_the_notebook_namespace(src, name):
     assert any(name in m for m in _scan_snippet(src)), _scan_snippet(src)
 
 
+@pytest.mark.parametrize("src", [
+    "for b in range(3):\n    print(b)\n",
+    "b = torch.zeros(10)\nW = np.eye(3)\n",
+    "with open('x') as b:\n    pass\n",
+    "[(W := 0) for _ in range(1)]\n",
+])
+def test_static_scan_leaves_data_names_rebound_as_the_cell_runs_to_the_guard(src):
+    """``b`` and ``W`` are data of the instructor's cells (bound by assignment): rebound at the top of a cell
+    they are put back before the tests, and only running tells data (a note) from a function (tampering)."""
+    assert _scan_snippet(src, data_names={"b", "W"}) == []
+    assert _scan_snippet(src) != [], "a name the notebook does not know as data is still flagged"
+
+
+@pytest.mark.parametrize("src,name", [
+    ("def f():\n    global b\n    b = 0\nf()\n", "'b'"),     # from a function: it may run during the checks
+    ("def W(x):\n    return x\n", "'W'"),                     # a function in place of data
+    ("class b:\n    pass\n", "'b'"),
+    ("close_enough = 3\n", "'close_enough'"),                # not data: the instructor defined a function
+    ("W = lambda x: x\n", "'W'"),                            # a function, plain to see
+    ("len = lambda x: 3\n", "'len'"),                        # a builtin the tests use, replaced by a function
+    ("def f():\n    global len\n    len = 3\nf()\n", "'len'"),
+    ("AssertionError = Exception\n", "'AssertionError'"),
+])
+def test_static_scan_still_flags_data_names_rebound_otherwise(src, name):
+    assert any(name in m for m in _scan_snippet(src, data_names={"b", "W"})), _scan_snippet(src, {"b", "W"})
+
+
+@pytest.mark.parametrize("src", ["len = 0\nfor v in range(3):\n    len += 1\n", "for len in range(3):\n    pass\n"])
+def test_static_scan_leaves_a_builtin_hidden_by_data_to_the_guard(src):
+    """``len = 0`` at the top of a cell would break the checks' ``len(...)``: the guard removes it before the
+    tests (a note for data, tampering for a function)."""
+    assert _scan_snippet(src) == []
+
+
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "examples" / "submissions").glob("*/*/*.ipynb")),
                          ids=lambda p: f"{p.parts[-3]}-{p.parts[-2][:2]}")
 def test_static_scan_accepts_the_real_example_submissions(path):
@@ -329,7 +369,8 @@ def test_static_scan_accepts_the_real_example_submissions(path):
     info = sandbox.notebook_names(rel)
     findings += sandbox.scan_code(sandbox.student_code(graded), module_aliases=set(info["aliases"]),
                                   protected_names=set(info["protected"]),
-                                  builtin_names=set(info["builtins_used"]) | {"AssertionError"})
+                                  builtin_names=set(info["builtins_used"]) | {"AssertionError"},
+                                  data_names=set(info["data"]))
     assert findings == []
 
 
@@ -523,6 +564,20 @@ def test_tampering_in_the_kernel_is_stopped_and_named(graded_corpus):
     assert "coursekit.exercises.notebook.grade" in text(by["patches_coursekit_modules"])
     assert "engine.grade" in text(judged["j_patches_recorder"]) and "name grade" in text(judged["j_patches_recorder"])
     assert judged["j_patches_recorder"]["scores"][J]["ex1-standardize-hidden"] == 0
+
+
+@pytest.mark.slow
+def test_a_reused_check_variable_is_a_note_not_tampering(graded_corpus):
+    """The guard put the hidden check's _x back before the next checks: full marks, no tampering, and the
+    student is told in the record and the feedback; np rebound to an agreeable object stays tampering."""
+    res = graded_corpus.by["reuses_check_names"]
+    notes = [f for f in res["findings"] if f["kind"] == "info"]
+    assert [f["kind"] for f in res["findings"]] == ["info"], res["findings"]
+    assert "your variable _x was reset before the tests ran" in notes[0]["message"]
+    assert notes[0]["where"] == "ex2-scale-tests"
+    assert "your variable _x was reset before the tests ran" in _feedback(graded_corpus.course, "reuses_check_names")
+    text = " ".join(f["message"] for f in graded_corpus.by["rebinds_numpy_alias"]["findings"] if f["kind"] == "tampering")
+    assert "name np" in text     # the guard's finding (np is not in the released notebook's public checks)
 
 
 @pytest.mark.slow

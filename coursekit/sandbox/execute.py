@@ -5,7 +5,9 @@ cell by cell:
 
 - **The guard.** Before any student code runs, :mod:`coursekit.sandbox.guard` is set up in the
   kernel (its source is sent there, see :func:`setup_code`). Before every test cell the guard
-  restores what student code replaced and reports it (``tampering``); after it, it looks again
+  restores what student code replaced and reports it (``tampering``; a data name of the instructor's
+  that the student rebound, e.g. a loop variable named like a check's, is only a note: ``info``,
+  once per name); after it, it looks again
   (what changed while the checks ran: a background thread). A test cell passes only with positive
   evidence: no error and a per-cell random token printed by a line appended after the test's last
   line (fail closed: a cell that was cut short, swallowed or skipped fails).
@@ -23,6 +25,7 @@ cell by cell:
 from __future__ import annotations
 
 import asyncio
+import builtins
 import inspect
 import json
 import secrets
@@ -48,7 +51,8 @@ GUARD_TIMEOUT_S = 60     # the guard's own steps (it imports nothing new: the ke
 def setup_code(nonce: str, info: dict) -> str:
     """Kernel code that runs the guard module's source in a module object of its own and starts it."""
     args = (f"nonce={nonce!r}, preload={info['preload']!r}, roots={info['roots']!r}, "
-            f"student_names={set(info['student_names'])!r}")
+            f"student_names={set(info['student_names'])!r}, imported={set(info.get('imported', ()))!r}, "
+            f"builtins_used={set(info.get('builtins_used', ()))!r}")
     return (f"import types as _ck_types\n_coursekit_guard = _ck_types.ModuleType('coursekit_guard')\n"
             f"exec(compile({inspect.getsource(guard)!r}, '<coursekit-guard>', 'exec'), _coursekit_guard.__dict__)\n"
             f"_coursekit_guard = _coursekit_guard.make_guard({args})\ndel _ck_types\n"
@@ -84,6 +88,7 @@ class GuardedRun(NotebookClient):
         self.leftovers = 0
         self.replayable: list[int] = []  # cells that built the kernel's state (re-run after a restart)
         self.judged: dict[str, float] = {}   # {grade_id: score} set from the judge's verdicts
+        self.reset: set[str] = set()         # data names the guard reset (one note each)
         self._out_bytes: dict[int, int] = {}
         self._truncated: set[int] = set()
         self._accept: str | None = None
@@ -273,6 +278,12 @@ class GuardedRun(NotebookClient):
         if changed:
             shown = ", ".join(changed[:8]) + (" ..." if len(changed) > 8 else "")
             self.event("tampering", f"{what}: {shown}", where)
+        for name in state.get("reset") or []:
+            if name not in self.reset:
+                self.reset.add(name)
+                self.event("info", f"your variable {name} was reset before the tests ran (" + (
+                    f"it hid Python's builtin {name}, which the checks use" if name in vars(builtins) else
+                    f"the notebook's own cells define {name}; the checks use their value, not yours") + ")", where)
         return bool(changed)
 
     async def _after(self, cell, *, index: int, role: str, where: str, status, token, cut: bool, hidden: bool):

@@ -9,10 +9,14 @@ submodule imported at that point), builtins, the IPython shell's hooks and ``sys
 every test cell :meth:`Guard.before_tests` stops the threads the student's code started (an
 exception raised in them, repeatedly), restores what the snapshot holds and the names that
 instructor cells defined, and reports what it had to do, plus any function written in the notebook
-found in a library module (a patch of a module imported after the snapshot). After the test cell
-:meth:`Guard.after_tests` looks again: whatever changed while the checks ran (a thread that could
-not be stopped) is reported, and the executor fails that cell. Reports are single stdout lines
-tagged with a secret nonce, read by the executor.
+found in a library module (a patch of a module imported after the snapshot). An instructor's *data*
+name that the student's code rebound to data (a loop variable named like a check's ``_x``, a model
+of their own under the notebook's ``model``: :func:`is_data`) is put back too but reported apart
+(``reset``): it cannot change a grade, and the executor tells the student rather than reporting
+tampering; a function, class, module, or a name an instructor cell imported, is tampering. After the
+test cell :meth:`Guard.after_tests` looks again: whatever changed while the checks ran (a thread
+that could not be stopped) is reported, and the executor fails that cell. Reports are single stdout
+lines tagged with a secret nonce, read by the executor.
 """
 import builtins
 import importlib
@@ -69,6 +73,23 @@ def install_dirs() -> tuple:
     return tuple(d.rstrip(os.sep) + os.sep for d in dirs)
 
 
+def is_data(value) -> bool:
+    """A plain value (number, array, tensor, list...) or a model: not a function, class or module.
+
+    A model (a ``torch.nn.Module`` whose call is torch's own) is callable but is its weights: data. One
+    whose class redefines ``__call__`` is not. Only the object's type is read, never the object (no
+    student code runs here, and an object that overrides ``__class__`` cannot pass for data)."""
+    cls = type(value)
+    if value is MISSING or not callable(value):
+        return not issubclass(cls, types.ModuleType)
+    nn = sys.modules.get("torch.nn")
+    module = vars(nn).get("Module") if nn is not None else None
+    if not (isinstance(module, type) and issubclass(cls, module)):
+        return False
+    call = next((vars(k)["__call__"] for k in cls.__mro__ if "__call__" in vars(k)), None)
+    return call is not None and call is vars(module).get("__call__")
+
+
 def code_file(obj) -> str | None:
     """The file a plain Python function (or bound method) was written in; None for anything else.
 
@@ -87,7 +108,8 @@ def code_file(obj) -> str | None:
 class Guard:
     """Snapshot at creation; restore and report before each test cell."""
 
-    def __init__(self, *, nonce: str, preload, roots, student_names, cell_file: str = ""):
+    def __init__(self, *, nonce: str, preload, roots, student_names, imported=(), builtins_used=(),
+                 cell_file: str = ""):
         from IPython import get_ipython
 
         for name in preload:
@@ -96,6 +118,8 @@ class Guard:
             except Exception:
                 pass
         self.nonce, self.roots, self.student_names = nonce, tuple(roots), set(student_names)
+        self.imported = set(imported)     # names the instructor's cells bind by import: never data
+        self.builtins_used = set(builtins_used)   # builtins the checks call: a notebook name must not hide them
         self.shell = shell = get_ipython()
         kernel = getattr(shell, "kernel", None)
         self.lib_dirs = library_dirs(roots)
@@ -149,18 +173,18 @@ class Guard:
                 or bool(self.cell_dir) and path.startswith(self.cell_dir))
 
     # -- restore ------------------------------------------------------------------------------
-    def restore(self, names: bool = True) -> list:
-        """Put back everything the snapshot holds; return what had changed.
+    def restore(self, names: bool = True) -> tuple:
+        """Put back everything the snapshot holds; (what had changed, data names reset).
 
         ``names``: the instructor cells' names too (not after a test cell, which may rebind them itself).
         """
-        changed = []
+        changed, reset = [], []
         for part in (self._restore_sys, self._restore_builtins, self._restore_modules, self._restore_classes,
                      self._restore_instances, self._restore_shell):
             part(changed)
         if names:
-            self._restore_names(changed)
-        return changed + self._notebook_code_in_libraries()
+            self._restore_names(changed, reset)
+        return changed + self._notebook_code_in_libraries(), reset
 
     def _notebook_code_in_libraries(self) -> list:
         """Library modules the snapshot does not hold (imported after it) that hold a function written in
@@ -298,15 +322,24 @@ class Guard:
             shell.custom_exceptions, shell.CustomTB = self.custom
             changed.append("shell.set_custom_exc")
 
-    def _restore_names(self, changed):
+    def _restore_names(self, changed, reset):
+        """The instructor cells' names, and the builtins the checks use (a notebook name that hides one is
+        removed: ``len = lambda x: 3``, or ``sum = 0`` that would break ``sum(...)``); a data name the
+        student rebound to data, or a builtin hidden by data, goes to ``reset``."""
         ns = self.shell.user_ns
         if ns.get("__builtins__") is not builtins and ns.get("__builtins__") is not vars(builtins):
             ns["__builtins__"] = builtins
             changed.append("__builtins__")
         for k, v in self.trusted.items():
-            if k not in self.student_names and ns.get(k, MISSING) is not v:
+            cur = ns.get(k, MISSING)
+            if k not in self.student_names and cur is not v:
                 ns[k] = v
-                changed.append("name " + k)
+                data = k not in self.imported and is_data(v) and is_data(cur)
+                (reset if data else changed).append(k if data else "name " + k)
+        for k in sorted(self.builtins_used - set(self.trusted) - self.student_names):
+            cur = ns.pop(k, MISSING)
+            if cur is not MISSING:
+                (reset if is_data(cur) else changed).append(k if is_data(cur) else f"name {k} (hid the builtin)")
 
     # -- the executor's entry points ----------------------------------------------------------
     def report(self, **kw) -> None:
@@ -348,11 +381,13 @@ class Guard:
 
     def before_tests(self) -> None:
         stopped, alive = self.stop_threads()
-        self.report(changed=self.restore(), stopped=stopped, threads=alive)
+        changed, reset = self.restore()
+        self.report(changed=changed, reset=reset, stopped=stopped, threads=alive)
 
     def after_tests(self) -> None:
         stopped, alive = self.stop_threads(0.5)
-        self.report(changed=self.restore(names=False), stopped=stopped, threads=alive)
+        changed, _ = self.restore(names=False)
+        self.report(changed=changed, stopped=stopped, threads=alive)
 
     def before_trusted(self) -> None:
         self.before.clear()
@@ -366,7 +401,7 @@ class Guard:
         self.report(changed=[])
 
 
-def make_guard(*, nonce: str, preload, roots, student_names) -> Guard:
+def make_guard(*, nonce: str, preload, roots, student_names, imported=(), builtins_used=()) -> Guard:
     """The guard of one notebook run (call once, from the setup cell, before the first student cell)."""
-    return Guard(nonce=nonce, preload=preload, roots=roots, student_names=student_names,
-                 cell_file=sys._getframe(1).f_code.co_filename)
+    return Guard(nonce=nonce, preload=preload, roots=roots, student_names=student_names, imported=imported,
+                 builtins_used=builtins_used, cell_file=sys._getframe(1).f_code.co_filename)

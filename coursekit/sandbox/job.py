@@ -122,7 +122,8 @@ def _rebuild_all(job: dict, findings: list[dict]) -> dict:
         info = notebook_names(released)
         findings += scan_code(student_code(graded), module_aliases=set(info["aliases"]),
                               protected_names=set(info["protected"]),
-                              builtin_names=set(info["builtins_used"]) | {"AssertionError"})
+                              builtin_names=set(info["builtins_used"]) | {"AssertionError"},
+                              data_names=set(info["data"]))
         restore_sources(graded, kit.get("sources", {}).get(name, {}))
         rebuilt[name] = graded
     return rebuilt

@@ -39,34 +39,43 @@ def _imports(tree) -> set[str]:
     return names
 
 
-def _bound_names(tree) -> set[str]:
-    """Top-level names a cell binds (def, class, assignment, import)."""
-    names = set()
+def _binding_kinds(tree) -> dict[str, set[str]]:
+    """Top-level names a cell binds, each with how: ``def`` (a def, class or lambda), ``import`` or
+    ``assign`` (an assignment, loop or with target: data, or a callable that only running tells)."""
+    kinds: dict[str, set[str]] = {}
     for node in tree.body if isinstance(tree, ast.Module) else []:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
+            kinds.setdefault(node.name, set()).add("def")
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+            for a in node.names:
+                kinds.setdefault((a.asname or a.name).split(".")[0], set()).add("import")
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.With)):
+            how = "def" if isinstance(getattr(node, "value", None), ast.Lambda) else "assign"
             for sub in ast.walk(node):
                 if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-                    names.add(sub.id)
-    return names
+                    kinds.setdefault(sub.id, set()).add(how)
+    return kinds
 
 
-def _module_bindings(tree) -> set[int]:
-    """ids of the nodes that bind a name of the notebook's namespace (the module scope).
+def _bound_names(tree) -> set[str]:
+    """Top-level names a cell binds (def, class, assignment, import)."""
+    return set(_binding_kinds(tree))
+
+
+def _module_bindings(tree) -> dict[int, bool]:
+    """{id of a node that binds a name of the notebook's namespace (the module scope): whether it runs
+    when the cell runs} (False: in a function, through ``global``, so it may run while the checks do).
 
     A function's parameters and locals, a comprehension's variables and a class body's attributes
     live in scopes of their own and never rebind what the instructor's cells define; a ``global``
     declaration (or a walrus in a module-level comprehension) does reach the module scope.
     """
-    found: set[int] = set()
+    found: dict[int, bool] = {}
 
     def visit(node, *, module: bool, declared: frozenset) -> None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             if module or node.name in declared:
-                found.add(id(node))
+                found[id(node)] = module
             for sub in node.decorator_list + getattr(node, "bases", []) + getattr(node, "keywords", []):
                 visit(sub, module=module, declared=declared)
             if not isinstance(node, ast.ClassDef):
@@ -81,11 +90,11 @@ def _module_bindings(tree) -> set[int]:
         if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
             for sub in ast.walk(node):                         # only a walrus leaks out of a comprehension
                 if isinstance(sub, ast.NamedExpr) and (module or sub.target.id in declared):
-                    found.add(id(sub.target))
+                    found[id(sub.target)] = module
             return
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
             if module or node.id in declared:
-                found.add(id(node))
+                found[id(node)] = module
         for sub in ast.iter_child_nodes(node):
             visit(sub, module=module, declared=declared)
 
@@ -180,12 +189,15 @@ _COURSE_WORDS = ("gradebook", "solutions/", "solutions\\", "submitted/", "autogr
 class _Scan:
     """The rules, one method each; ``flag`` keeps one finding per (cell, message)."""
 
-    def __init__(self, *, module_aliases: set[str], protected_names: set[str], builtin_names: set[str]):
+    def __init__(self, *, module_aliases: set[str], protected_names: set[str], builtin_names: set[str],
+                 data_names: set[str]):
         self.modules, self.protected, self.builtins = set(module_aliases), protected_names, builtin_names
+        self.data = data_names
         self.found: list[dict] = []
-        self.bindings: set[int] = set()      # per cell: nodes that bind a module-scope name
+        self.bindings: dict[int, bool] = {}  # per cell: nodes that bind a module-scope name (True: as the cell runs)
         self.called: set[int] = set()        # per cell: nodes that are called (x.modules() is nn.Module's)
         self.docstrings: set[int] = set()    # per cell: docstrings (prose)
+        self.as_cell_runs: set[int] = set()  # per cell: names bound as the cell runs, to what may be data
 
     def flag(self, where: str, msg: str) -> None:
         if not any(f["where"] == where and f["message"] == msg for f in self.found):
@@ -193,6 +205,9 @@ class _Scan:
 
     def cell(self, where: str, tree) -> None:
         self.bindings = _module_bindings(tree)
+        lambdas = {id(t) for n in ast.walk(tree) if isinstance(n, (ast.Assign, ast.AnnAssign))
+                   and isinstance(n.value, ast.Lambda) for t in ast.walk(n) if isinstance(t, ast.Name)}
+        self.as_cell_runs = {i for i, direct in self.bindings.items() if direct and i not in lambdas}
         self.called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
         self.docstrings = {id(body[0].value) for n in ast.walk(tree)
                            if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
@@ -243,15 +258,21 @@ class _Scan:
 
     def names(self, node, tree):
         """Redefinitions of what the instructor's cells define and of builtins the tests use (in the
-        notebook's namespace: a function's own local ``b`` is not the instructor's ``b``)."""
+        notebook's namespace: a function's own local ``b`` is not the instructor's ``b``).
+
+        An instructor's data name rebound as the cell runs (``for n in ...`` at the top of a cell) is
+        left to the guard: it puts the value back before the tests and tells data (a note) from a
+        function (tampering), which only running shows; so is a builtin the tests use, hidden by a name of
+        the notebook (``sum = 0``: the guard removes it). Rebound from a function (``global``), it may
+        happen while the checks run: tampering. A builtin exception class rebound is always tampering."""
         out = []
         if id(node) not in self.bindings:
             return out
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            if node.id in self.protected:
+            if node.id in self.protected and not (node.id in self.data and id(node) in self.as_cell_runs):
                 out.append(f"redefines {node.id!r}, which the instructor's cells define and the tests use "
                            "(the original was restored before the tests)")
-            if node.id in self.builtins or _builtin_exception(node.id):
+            if (node.id in self.builtins and id(node) not in self.as_cell_runs) or _builtin_exception(node.id):
                 out.append(f"rebinds the builtin {node.id!r} that the tests rely on")
         if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
             if node.name in self.protected:
@@ -371,13 +392,16 @@ class _Scan:
 
 
 def scan_code(cells: list[tuple[str, str]], *, module_aliases: set[str], protected_names: set[str],
-              builtin_names: set[str]) -> list[dict]:
+              builtin_names: set[str], data_names: set[str] = frozenset()) -> list[dict]:
     """Static look at the student's code for tampering with the tests or the grader.
 
     module_aliases: names bound to modules by the notebook (np, torch, ...); protected_names:
-    names defined by instructor cells that the tests use; builtin_names: builtins the tests use.
+    names defined by instructor cells that the tests use; builtin_names: builtins the tests use;
+    data_names: the protected names that instructor cells bind by assignment only (data, or a
+    callable only running tells: the guard decides when the student's cell rebinds them).
     """
-    scan = _Scan(module_aliases=module_aliases, protected_names=protected_names, builtin_names=builtin_names)
+    scan = _Scan(module_aliases=module_aliases, protected_names=protected_names, builtin_names=builtin_names,
+                 data_names=set(data_names))
     for where, src in cells:
         tree = _parse(src)
         if tree is not None:
@@ -392,13 +416,15 @@ def notebook_names(nb) -> dict:
     trusted = [c for c in nb.cells if c.cell_type == "code" and not is_solution(c)
                and c.metadata.get("coursekit", {}).get("origin") != "student"]
     solutions = [c for c in nb.cells if c.cell_type == "code" and is_solution(c)]
-    imports, defined, used_by_tests, aliases = set(), set(), set(), set()
+    imports, used_by_tests, aliases = set(), set(), set()
+    kinds: dict[str, set[str]] = {}
     for cell in trusted:
         tree = _parse(cell.source)
         if tree is None:
             continue
         imports |= _imports(tree)
-        defined |= _bound_names(tree)
+        for name, how in _binding_kinds(tree).items():
+            kinds.setdefault(name, set()).update(how)
         for node in ast.walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 aliases |= {(a.asname or a.name).split(".")[0] for a in node.names}
@@ -409,15 +435,19 @@ def notebook_names(nb) -> dict:
         tree = _parse(cell.source)
         if tree is not None:
             student_names |= _bound_names(tree)
+    defined = set(kinds)
     modules = {"numpy", "torch", "coursekit", "math"}
     roots = sorted({m.split(".")[0] for m in imports} | modules)
     imports = {m for m in imports if not m.startswith(JUDGE_MODULES)}   # never in the kernel while grading
+    protected = ((defined & used_by_tests) - student_names - {n for n in defined if n.startswith("_")}
+                 | (aliases & used_by_tests) - student_names)
     return {
         "preload": sorted(imports | {"numpy", "numpy.testing", "torch", "torch.testing"}),
         "roots": roots,
         "student_names": sorted(student_names),
-        "protected": sorted((defined & used_by_tests) - student_names - {n for n in defined if n.startswith("_")}
-                            | (aliases & used_by_tests) - student_names),
+        "protected": sorted(protected),
+        "data": sorted(n for n in protected if kinds.get(n) == {"assign"} and n not in aliases),
+        "imported": sorted(aliases),      # names the instructor's cells bind by import (anywhere)
         "aliases": sorted(aliases | {"np", "torch", "numpy"}),
         "builtins_used": sorted(used_by_tests & set(dir(builtins))),
     }

@@ -449,6 +449,21 @@ def judged_cases(released: dict) -> dict[str, str]:
     return c
 
 
+def fair_cases(released: dict) -> dict[str, str]:
+    """Cases for 00_tiny of names the checks use, rebound by the student's own cells (built last: the
+    earlier cases keep their cell ids)."""
+    c: dict[str, str] = {}
+    # a check's variable reused for the student's own experiments: reset before the tests, a note only
+    c["reuses_check_names"] = Sub(released).after("ex1-double-hidden", (
+        "# my own experiments, with the names I like\n_x = np.linspace(-1.0, 1.0, 5)\n"
+        "for _t in range(2):\n    print(double(_x) * _t)")).text()
+    # an import the checks use, rebound to an object that agrees with everything: restored, tampering
+    c["rebinds_numpy_alias"] = Sub(released, dict(SOLUTIONS, **{"ex1-double": WRONG["ex1-double"]})).after(
+        "ex1-double", ("class _Agreeable:\n    def __getattr__(self, name):\n"
+                       "        return lambda *args, **kwargs: True\n\n\nnp = _Agreeable()")).text()
+    return c
+
+
 def _release(course: Path, assignment: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(course, tmp, dirs_exist_ok=True)
@@ -473,6 +488,7 @@ def main() -> None:
     everything = {(student, A): content for student, content in cases(released).items()}
     everything.update({(student, A): content for student, content in new_cases(released).items()})
     everything.update({(student, J): content for student, content in judged_cases(_release(course, J)).items()})
+    everything.update({(student, A): content for student, content in fair_cases(released).items()})
     for (student, assignment), content in everything.items():
         path = out / student / assignment / f"{assignment}.ipynb"
         path.parent.mkdir(parents=True)
