@@ -31,7 +31,9 @@ def test_cnn_reaches_99_percent_on_the_real_mnist_test_set(mnist_mirror, monkeyp
 
 def test_total_shipped_weights_stay_small():
     total = sum(p.stat().st_size for p in zoo.weights_dir().glob("*.pt"))
-    assert total < 12e6, f"shipped weights take {total / 1e6:.1f} MB"
+    # A few MB per model. The largest, dcgan_mnist (2.9M parameters, 5.9 MB in float16), is the size that took
+    # its MNIST FID from 59 to 18 (docs/benchmarks.md, GAN round 2); the limit was 12 MB before it.
+    assert total < 16e6, f"shipped weights take {total / 1e6:.1f} MB"
 
 
 def test_unknown_model_and_missing_weights(monkeypatch, tmp_path):
