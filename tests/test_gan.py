@@ -435,7 +435,8 @@ def test_moving_average_follows_its_formula_and_copies_integer_buffers():
 
     torch.manual_seed(0)
     model = gan.DCGANGenerator(z_dim=8, channels=8)
-    average, update = moving_average(model)
+    average, update = moving_average(model, 0.9)
+    latest, follow = moving_average(model, 0.0)       # decay 0: the copy becomes the model
     start = {k: v.clone() for k, v in average.state_dict().items()}
     model.train()
     with torch.no_grad():
@@ -443,7 +444,7 @@ def test_moving_average_follows_its_formula_and_copies_integer_buffers():
             p.add_(torch.randn_like(p))
         model(torch.randn(16, 8))                     # moves the batch-norm statistics, counts a batch
     theta = {k: v.clone() for k, v in model.state_dict().items()}
-    update(0.9)
+    update()
     for key, value in average.state_dict().items():
         if value.is_floating_point():
             assert torch.allclose(value, 0.9 * start[key] + 0.1 * theta[key], atol=1e-6), key
@@ -451,8 +452,8 @@ def test_moving_average_follows_its_formula_and_copies_integer_buffers():
             assert torch.equal(value, theta[key]), key
     assert any("num_batches_tracked" in k for k in start) and not any(p.requires_grad for p in average.parameters())
     assert all(torch.equal(v, theta[k]) for k, v in model.state_dict().items())
-    update(0.0)                                        # decay 0: the copy becomes the model
-    assert all(torch.equal(v, theta[k]) for k, v in average.state_dict().items())
+    follow()
+    assert all(torch.equal(v, theta[k]) for k, v in latest.state_dict().items())
 
 
 def test_shipped_cgan_meets_the_quality_bar():

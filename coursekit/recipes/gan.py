@@ -99,10 +99,10 @@ def _optimizer(params, lr: float, device: torch.device) -> torch.optim.Optimizer
     return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999), fused=device.type == "cuda")
 
 
-def moving_average(model: nn.Module) -> tuple[nn.Module, Callable[[float], None]]:
-    """A copy of ``model`` and ``update(decay)``, which moves the copy's weights towards ``model``'s.
+def moving_average(model: nn.Module, decay: float) -> tuple[nn.Module, Callable[[], None]]:
+    """A copy of ``model`` and ``update()``, which moves the copy's weights towards ``model``'s.
 
-    .. math:: \bar\theta \leftarrow \beta\,\bar\theta + (1 - \beta)\,\theta
+    .. math:: \bar\theta \leftarrow \beta\,\bar\theta + (1 - \beta)\,\theta, \qquad \beta = \text{decay}
 
     Floating-point buffers (batch-norm statistics) are averaged the same way; integer
     buffers (batch counters) are copied.
@@ -115,7 +115,7 @@ def moving_average(model: nn.Module) -> tuple[nn.Module, Callable[[float], None]
     others = [(mine, theirs) for mine, theirs in pairs if not mine.is_floating_point()]
 
     @torch.no_grad()
-    def update(decay: float) -> None:
+    def update() -> None:
         for mine, theirs in floats:
             mine.lerp_(theirs, 1.0 - decay)
         for mine, theirs in others:
@@ -158,12 +158,12 @@ def train_gan_recipe(generator: nn.Module, discriminator: nn.Module, recipe: dic
     decays = sorted(set(track_decays) | ({recipe["ema_decay"]} if recipe.get("ema_decay") else set()))
     averages, updates = {}, []
     for decay in decays:
-        averages[decay], update = moving_average(generator)
-        updates.append((decay, update))
+        averages[decay], update = moving_average(generator, decay)
+        updates.append(update)
 
     def after_step(history: dict) -> None:  # returns None: training goes on
-        for decay, update in updates:
-            update(decay)
+        for update in updates:
+            update()
 
     chunk = checkpoint_every or recipe["steps"]
     wall = 0.0
