@@ -112,6 +112,7 @@ def build_models(recipe: dict):
 def run_variant(name: str, steps: int | None, every: int, out: Path) -> None:
     """Train one variant, evaluating at each checkpoint; write out/<name>.json and weights."""
     import copy
+    import platform
 
     import torch
     from coursekit import data, runtime
@@ -149,7 +150,9 @@ def run_variant(name: str, steps: int | None, every: int, out: Path) -> None:
         torch.save(weights, out / f"{name}.pt.part")
         os.replace(out / f"{name}.pt.part", out / f"{name}.pt")
         (out / f"{name}.json.part").write_text(json.dumps({"recipe": recipe, "curve": curve,
-                                                           "device": runtime.describe_device()}, indent=1))
+                                                           "device": runtime.describe_device(),
+                                                           "torch": torch.__version__,
+                                                           "python": platform.python_version()}, indent=1))
         os.replace(out / f"{name}.json.part", out / f"{name}.json")
 
     train_gan_recipe(generator, discriminator, recipe, conditional=bool(recipe.get("conditional")),
@@ -266,8 +269,10 @@ def install(selected: Path, key: str, name: str, *, curves: Path, trained_on: st
     path = zoo.weights_dir() / f"{name}.pt"
     torch.save({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, path)
     track, step = key.split(":")[-1].split("@")
-    curve = json.loads(curves.read_text())["curve"]
-    point = next(c for c in curve if c["track"] == track and c["step"] == int(step))
+    run = json.loads(curves.read_text())
+    point = next(c for c in run["curve"] if c["track"] == track and c["step"] == int(step))
+    # The training machine's versions, as the search recorded them (runs before it did: not recorded).
+    trained_with = {k: run.get(k, "not recorded") for k in ("python", "torch")}
     quality = evaluate_digit_generator(model, n=2000, seed=entry.recipe["seed"] + 1000)
     misses = meets_quality_bar(quality)
     record = {"description": entry.description, "sha256": zoo.sha256_of(path), "bytes": path.stat().st_size,
@@ -277,9 +282,9 @@ def install(selected: Path, key: str, name: str, *, curves: Path, trained_on: st
               "meets_quality_bar": not misses, "misses": misses,
               "evaluated_on": "2,000 samples (noise seed = recipe seed + 1000) classified by mnist_cnn "
                               "(evaluated on the CPU)",
-              "built_with": {"coursekit": __version__, "python": platform.python_version(),
-                             "torch": f"{json.loads(curves.read_text()).get('torch', '2.11.0+cu130')} (training), "
-                                      f"{torch.__version__} (evaluation)"}}
+              "built_with": {"coursekit": __version__,
+                             **{k: f"{trained_with[k]} (training), {here} (evaluation)"
+                                for k, here in (("python", platform.python_version()), ("torch", torch.__version__))}}}
     record_in_manifest(name, record)
     return record
 
