@@ -334,12 +334,18 @@ class Guard:
             cur = ns.get(k, MISSING)
             if k not in self.student_names and cur is not v:
                 ns[k] = v
-                data = k not in self.imported and is_data(v) and is_data(cur)
-                (reset if data else changed).append(k if data else "name " + k)
+                if k not in self.imported and is_data(v) and is_data(cur):
+                    reset.append(k)
+                else:
+                    changed.append("name " + k)
         for k in sorted(self.builtins_used - set(self.trusted) - self.student_names):
             cur = ns.pop(k, MISSING)
-            if cur is not MISSING:
-                (reset if is_data(cur) else changed).append(k if is_data(cur) else f"name {k} (hid the builtin)")
+            if cur is MISSING:
+                continue
+            if is_data(cur):
+                reset.append(k)
+            else:
+                changed.append(f"name {k} (hid the builtin)")
 
     # -- the executor's entry points ----------------------------------------------------------
     def report(self, **kw) -> None:
